@@ -1,0 +1,1 @@
+"""Deployment: backends (sim, xylosim, samna), bundles, hardware-in-the-loop checks, doctor."""

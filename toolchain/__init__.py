@@ -1,0 +1,1 @@
+"""Spikeline toolchain: training frontend (exact gradients), compiler and command line."""
