@@ -1,0 +1,43 @@
+"""The ``spikeline`` command line. Each command lives in its own module and is imported on demand,
+so ``spikeline --help`` stays fast and an optional dependency of one command never breaks another."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+#: command name -> "module:function". Add a command by adding a line here.
+COMMANDS: dict[str, str] = {
+    "sim": "toolchain.cli.sim:sim",
+}
+
+_SHORT_HELP: dict[str, str] = {
+    "sim": "Run a chip configuration on an input raster (bit-accurate).",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="spikeline")
+def main() -> None:
+    """Spikeline: exact-gradient SNN training, Xylo compilation and bit-accurate simulation.
+
+    Run `spikeline COMMAND --help` for the options of a command. Docs: docs/cli.md.
+    """

@@ -1,0 +1,42 @@
+"""Shared command-line behaviour: one clear line per problem, non-zero exit, optional JSON."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+
+import click
+from hw_models.errors import ConfigError, SpikelineError
+
+EXIT_PROBLEM = 2
+
+
+def report_errors(func: Callable) -> Callable:
+    """Turn Spikeline errors into one line per problem on stderr (or JSON with ``--json``)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        as_json = bool(kwargs.get("as_json"))
+        try:
+            return func(*args, **kwargs)
+        except SpikelineError as exc:
+            if as_json:
+                doc = {"ok": False, "error": type(exc).__name__,
+                       "problems": ([v.to_dict() for v in exc.violations]
+                                    if isinstance(exc, ConfigError) else [{"message": str(exc)}])}
+                click.echo(json.dumps(doc, indent=2))
+            elif isinstance(exc, ConfigError):
+                for v in exc.violations:
+                    click.echo(f"error: {exc.source + ': ' if exc.source else ''}{v}", err=True)
+            else:
+                for line in str(exc).splitlines():
+                    click.echo(f"error: {line}", err=True)
+            sys.exit(EXIT_PROBLEM)
+
+    return wrapper
+
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print the result (or the problems) as JSON on stdout.")
