@@ -27,7 +27,7 @@ def _csr(weights: np.ndarray, shift: int):
     return ptr, post.astype(np.int64), syn.astype(np.int64), shifted
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn, rec_w,
                      out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0, dash_syn1,
                      threshold, bias, dash_mem_out, dash_syn_out, threshold_out, bias_out, has_bias,
@@ -94,7 +94,7 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
                 isyn_out_rec[t, o] = i_out[o]
 
 
-@njit(cache=True, parallel=True)
+@njit(parallel=True)
 def _simulate_batch(rasters, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn, rec_w,
                     out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0, dash_syn1,
                     threshold, bias, dash_mem_out, dash_syn_out, threshold_out, bias_out, has_bias,
