@@ -1,0 +1,152 @@
+"""Bundles: round trip, and every kind of damage refused with an error naming it."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+from deploy_netgen import random_config
+
+from deploy.bundle import (
+    FORMAT,
+    BundleError,
+    build_bundle,
+    load_bundle,
+    load_deployable,
+    save_bundle,
+    sha256,
+    verify_bundle_bytes,
+)
+
+ENCODING = {"kind": "rate", "channels": 16, "max_rate_hz": 200.0}
+NETWORK = {"format": "whatever/1", "layers": [{"n": 12, "tau_mem": 0.02}]}
+
+
+@pytest.fixture(scope="module")
+def config():
+    return random_config(3, aliases=True, bias=True)
+
+
+def rezip(data: bytes, edit) -> bytes:
+    """Rebuild the archive after ``edit(members: dict[str, bytes])`` changed the members in place."""
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    edit(members)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, blob in members.items():
+            zf.writestr(name, blob)
+    return buf.getvalue()
+
+
+def test_round_trip(tmp_path, config):
+    path = save_bundle(tmp_path / "net.bundle", config, ENCODING, NETWORK, {"task": "yinyang"})
+    b = load_bundle(path)
+    assert b.config == config
+    assert b.encoding == ENCODING and b.network == NETWORK
+    assert b.metadata["chip"] == "xylo-audio2" and b.metadata["dt"] == config.dt
+    assert b.metadata["task"] == "yinyang"
+    assert b.metadata["versions"]["numpy"] and b.metadata["created_utc"].endswith("Z")
+    assert b.manifest["format"] == FORMAT
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic write left no temporary file
+    cfg, bundle = load_deployable(path)
+    assert cfg == config and bundle is not None
+
+
+def test_network_is_optional_and_bytes_are_deterministic(config):
+    a = build_bundle(config, created="2026-01-01T00:00:00Z")
+    assert a == build_bundle(config, created="2026-01-01T00:00:00Z")
+    b = verify_bundle_bytes(a)
+    assert b.network is None and "network.json" not in b.manifest["members"]
+
+
+def test_tampered_member_is_refused(config):
+    data = build_bundle(config, ENCODING)
+
+    def edit(m):
+        doc = json.loads(m["config.json"])
+        doc["threshold"][0] += 1
+        m["config.json"] = json.dumps(doc).encode()
+
+    with pytest.raises(BundleError, match="config.json.*(SHA-256|bytes)"):
+        verify_bundle_bytes(rezip(data, edit))
+
+    def same_size(m):  # a change that keeps the size: only the hash can catch it
+        m["encoding.json"] = m["encoding.json"].replace(b"rate", b"RATE")
+
+    with pytest.raises(BundleError, match="encoding.json fails its SHA-256 check"):
+        verify_bundle_bytes(rezip(data, same_size))
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.9, 0.999])
+def test_truncated_archive_is_refused(config, cut):
+    data = build_bundle(config, ENCODING, NETWORK)
+    with pytest.raises(BundleError, match="truncated or corrupted"):
+        verify_bundle_bytes(data[: int(len(data) * cut)])
+
+
+def test_corrupted_byte_is_refused(config):
+    data = bytearray(build_bundle(config, ENCODING, NETWORK))
+    data[len(data) // 3] ^= 0xFF  # inside some compressed member
+    with pytest.raises(BundleError):
+        verify_bundle_bytes(bytes(data))
+
+
+def test_foreign_version_is_refused(config):
+    def edit(m):
+        man = json.loads(m["manifest.json"])
+        man["format"] = "spikeline.bundle/2"
+        m["manifest.json"] = json.dumps(man).encode()
+
+    with pytest.raises(BundleError, match="'spikeline.bundle/2' is not supported"):
+        verify_bundle_bytes(rezip(build_bundle(config), edit))
+
+
+def test_missing_extra_and_unlisted_members_are_refused(config):
+    data = build_bundle(config, ENCODING, NETWORK)
+    with pytest.raises(BundleError, match="network.json.*missing"):
+        verify_bundle_bytes(rezip(data, lambda m: m.pop("network.json")))
+    with pytest.raises(BundleError, match="evil.py.*not in the manifest"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({"evil.py": b"print(1)"})))
+    with pytest.raises(BundleError, match="no manifest.json"):
+        verify_bundle_bytes(rezip(data, lambda m: m.pop("manifest.json")))
+
+    def unlist(m):
+        man = json.loads(m["manifest.json"])
+        del man["members"]["metadata.json"]
+        m["manifest.json"] = json.dumps(man).encode()
+
+    with pytest.raises(BundleError, match="does not list the required member metadata.json"):
+        verify_bundle_bytes(rezip(data, unlist))
+
+
+def test_consistent_rewrite_that_contradicts_metadata_is_refused(config):
+    """Rewriting config.json AND its manifest entry passes the hashes; the metadata check still bites."""
+    def edit(m):
+        doc = json.loads(m["config.json"])
+        doc["dt"] = 2e-3
+        blob = json.dumps(doc).encode()
+        m["config.json"] = blob
+        man = json.loads(m["manifest.json"])
+        man["members"]["config.json"] = {"sha256": sha256(blob), "size": len(blob)}
+        m["manifest.json"] = json.dumps(man).encode()
+
+    with pytest.raises(BundleError, match="metadata dt=0.001 contradicts"):
+        verify_bundle_bytes(rezip(build_bundle(config), edit))
+
+
+def test_not_a_bundle(tmp_path, config):
+    p = tmp_path / "config.json"
+    config.save(p)
+    with pytest.raises(BundleError, match="not a Spikeline bundle"):
+        load_bundle(p)
+    with pytest.raises(BundleError, match="cannot read"):
+        load_bundle(tmp_path / "nope.bundle")
+    assert load_deployable(p) == (config, None)
+
+
+def test_unserialisable_encoding_is_an_error(config):
+    with pytest.raises(BundleError, match="encoding cannot be stored as JSON"):
+        build_bundle(config, {"rate": float("nan")})
