@@ -104,9 +104,9 @@ def validate_raster(raster, n_inputs: int, clip_inputs: bool = False) -> np.ndar
     if arr.shape[-1] != n_inputs:
         raise InputError(f"raster has {arr.shape[-1]} channels, the configuration has {n_inputs} "
                          "input channels (last axis of the raster)")
+    if arr.shape[-2] == 0 or (arr.ndim == 3 and arr.shape[0] == 0):
+        raise InputError(f"raster has no time steps or no samples (shape {arr.shape})")
     arr = arr.astype(np.int64).reshape((-1,) + arr.shape[-2:])
-    if arr.shape[1] == 0:
-        raise InputError("raster has no time steps")
     if np.any(arr < 0):
         bad = tuple(int(i) for i in np.argwhere(arr < 0)[0])
         raise InputError(f"raster holds a negative count {arr[bad]} at (sample, step, channel) "

@@ -1,0 +1,138 @@
+"""The simulator's documented semantics, each from a hand-worked case (xylo.md §1.3), and the
+compiled kernel against the readable reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw_models.arith import decay, neuron_step, shifted_weight
+from hw_models.config import ChipConfig
+from hw_models.errors import InputError
+from hw_models.simulator import RECORD_KEYS, simulate, simulate_reference, validate_raster
+from tests.hw_models.random_configs import cases, random_config
+
+
+def chain(n_h=2, n_in=1, n_o=1, **kw) -> ChipConfig:
+    defaults = dict(weights_in=np.zeros((n_in, n_h), int), weights_out=np.zeros((n_h, n_o), int),
+                    threshold=np.full(n_h, 1000), threshold_out=np.full(n_o, 1000))
+    defaults.update(kw)
+    return ChipConfig.create("xylo-audio2", 1e-3, **defaults)
+
+
+def test_decay_rounding_sequences():
+    seq_pos, seq_neg, x, y = [], [], 50, -50
+    for _ in range(8):
+        seq_pos.append(x)
+        seq_neg.append(y)
+        x -= decay(x, 1)
+        y -= decay(y, 1)
+    assert seq_pos[:5] == [50, 25, 13, 7, 4]
+    assert seq_neg == [-50, -25, -12, -6, -3, -1, 0, 0]
+
+
+def test_integrate_then_decay():
+    """w = 100, dash_syn = 1: i_syn 50 and v 50 in the arrival step."""
+    cfg = chain(n_h=1, weights_in=[[100]], dash_syn=1, dash_mem=4, threshold=[30000])
+    rec = simulate(cfg, np.array([[1], [0]]))
+    assert rec["Isyn"][0, 0] == 50 and rec["Vmem"][0, 0] == 50
+
+
+def test_dash0_erases_input():
+    cfg = chain(n_h=1, weights_in=[[100]], dash_syn=0, threshold=[30000])
+    rec = simulate(cfg, np.array([[3], [0]]))
+    assert rec["Isyn"].tolist() == [[0], [0]] and rec["Vmem"].tolist() == [[0], [0]]
+
+
+def test_hop_latency_input_hidden_hidden_readout():
+    """Input at t=0 -> h0 spikes at t=0 -> h1 at t=1 -> readout at t=2."""
+    w_rec = np.zeros((2, 2), int)
+    w_rec[0, 1] = 127
+    w_out = np.zeros((2, 1), int)
+    w_out[1, 0] = 127
+    cfg = chain(weights_in=[[127, 0]], weights_rec=w_rec, weights_out=w_out, threshold=[10, 10],
+                threshold_out=[10], weight_shift_in=4, weight_shift_rec=4, weight_shift_out=4,
+                dash_syn=[15, 15], dash_mem=[1, 1])
+    rec = simulate(cfg, np.array([[1], [0], [0], [0]]))
+    assert np.flatnonzero(rec["Spikes"][:, 0])[0] == 0
+    assert np.flatnonzero(rec["Spikes"][:, 1])[0] == 1
+    assert np.flatnonzero(rec["Spikes_out"][:, 0])[0] == 2
+
+
+def test_subtractive_reset_and_multi_spike():
+    v, _, _, n = neuron_step(0, 350, 0, 4, 15, 15, False, 0, 100, 0, 31)
+    assert n == 3 and v == 350 - (350 >> 15 or 1) - 300  # integrate 349, three spikes, remainder
+    v, _, _, n = neuron_step(0, 20000, 0, 4, 15, 15, False, 0, 100, 0, 1)
+    assert n == 1 and v == 20000 - 1 - 100  # readout cap 1 keeps the excess
+
+
+def test_threshold_zero_fires_cap():
+    _, _, _, n = neuron_step(0, 0, 0, 4, 4, 4, False, 0, 0, 0, 31)
+    assert n == 31
+
+
+def test_alias_example_from_reference():
+    """aliases=[[],[3],[0],[]]: neurons 1 and 2 fire 2 -> S = [2, 2, 2, 2] (xylo.md §1.3)."""
+    cfg = chain(n_h=4, weights_in=[[0, 120, 120, 0]], threshold=[100, 100, 100, 100],
+                aliases=[[], [3], [0], []], dash_syn=15, dash_mem=15, weight_shift_in=1)
+    rec = simulate(cfg, np.array([[1]]))
+    assert rec["Spikes"][0].tolist() == [2, 2, 2, 2]
+    assert rec["Vmem"][0].tolist() == [0, 39, 39, 0]
+
+
+def test_shift_wraps_like_the_chip():
+    assert shifted_weight(127, 9) == -512
+    assert shifted_weight(-128, 8) == -32768
+
+
+def test_batch_equals_samples_one_by_one():
+    cfg, raster, clip = random_config(7, "xylo-audio2", "random")
+    batch = np.stack([raster[0], raster[0][::-1], np.zeros_like(raster[0])])
+    together = simulate(cfg, batch, clip_inputs=clip)
+    for b in range(3):
+        alone = simulate(cfg, batch[b], clip_inputs=clip)
+        for key in RECORD_KEYS:
+            assert np.array_equal(together[key][b], alone[key])
+
+
+def test_spikes_only_equals_all():
+    cfg, raster, clip = random_config(3, "xylo-imu", "caps-aliases")
+    full = simulate(cfg, raster, clip_inputs=clip)
+    fast = simulate(cfg, raster, record="spikes", clip_inputs=clip)
+    assert set(fast.keys()) == {"Spikes", "Spikes_out"}
+    assert np.array_equal(full["Spikes"], fast["Spikes"])
+    assert np.array_equal(full["Spikes_out"], fast["Spikes_out"])
+
+
+@pytest.mark.parametrize("seed,chip,kind", cases(48, offset=10_000))
+def test_kernel_equals_reference(seed, chip, kind):
+    cfg, raster, clip = random_config(seed, chip, kind)
+    raster = raster[:, :25]
+    ref = simulate_reference(cfg, raster, clip_inputs=clip)
+    ker = simulate(cfg, raster, clip_inputs=clip)
+    assert ker.first_difference(ref) is None
+
+
+@pytest.mark.parametrize("raster,match", [
+    (np.full((3, 2), -1), "negative"),
+    (np.full((3, 2), 0.5), "integer"),
+    (np.full((3, 3), 1), "channels"),
+    (np.zeros((2,), int), "shape"),
+    (np.zeros((2, 2, 2, 2), int), "shape"),
+    (np.full((3, 2), 16), "at most 15"),
+    (np.array([[np.nan, 0]]), "NaN"),
+    (np.array([["a", "b"]]), "numeric"),
+    (np.zeros((0, 2), int), "no time steps"),
+])
+def test_bad_rasters_are_refused(raster, match):
+    with pytest.raises(InputError, match=match):
+        validate_raster(raster, 2)
+
+
+def test_clip_inputs_is_explicit_and_matches_chip():
+    cfg = chain(n_h=1, weights_in=[[10]], dash_syn=15, threshold=[30000])
+    clipped = simulate(cfg, np.array([[200]]), clip_inputs=True)
+    fifteen = simulate(cfg, np.array([[15]]))
+    assert np.array_equal(clipped["Isyn"], fifteen["Isyn"])
+    with pytest.raises(InputError, match="above 255"):
+        validate_raster(np.array([[256]]), 1, clip_inputs=True)
