@@ -1,0 +1,209 @@
+"""The task registry: ``load_task(name, **options) -> Task`` with encoded train / val / test splits.
+
+=========  ========================================  ==========  =======  ==================
+name       data                                      inputs      classes  splits
+=========  ========================================  ==========  =======  ==================
+yinyang    Yin-Yang, latency code + bias spike       4 + 1 bias  3        5000 / 1000 / 1000
+digits     sklearn digits, rows as steps, rate code  8           10       1258 / 269 / 270
+fsdd       FSDD MFCCs, frames as steps, rate/delta   13 (or 16)  10       2100 / 450 / 450
+=========  ========================================  ==========  =======  ==================
+
+Every encoded sample is a spike train ``(times_seconds, channels)`` (:mod:`toolchain.data.spikes`).
+Normalisation statistics are fitted on the training split only; the test split is never used for
+anything but evaluation.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hw_models.errors import InputError
+from toolchain.data import digits as digits_data
+from toolchain.data import fsdd as fsdd_data
+from toolchain.data import yinyang
+from toolchain.data.encoders import Standardizer, delta_code, latency_encode, rate_code, squash
+from toolchain.data.spikes import (
+    MAX_CHANNELS,
+    SpikeTrain,
+    check_raster,
+    from_raster,
+    snap_spike_train,
+    to_raster,
+)
+from toolchain.data.splits import stratified_split
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """Encoded samples, their labels and the raw (unencoded) data, in the same order."""
+
+    inputs: list[SpikeTrain]
+    labels: np.ndarray
+    features: np.ndarray | list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A classification task ready for training: every input event lies in ``[0, duration)``; with a
+    ``dt``, every event time is a multiple of ``dt`` (the chip's grid)."""
+
+    name: str
+    description: str
+    n_inputs: int
+    n_classes: int
+    duration: float
+    dt: float | None
+    train: Split
+    val: Split
+    test: Split
+    encoding: dict[str, Any] = field(default_factory=dict)
+
+    def split(self, name: str) -> Split:
+        if name not in SPLIT_NAMES:
+            raise InputError(f"unknown split {name!r}; valid: {', '.join(SPLIT_NAMES)}")
+        return getattr(self, name)
+
+    def rasters(self, split: str, dt: float | None = None) -> np.ndarray:
+        """The chip's view of a split: event counts ``(B, T, n_inputs)``, ``T = ceil(duration / dt)``."""
+        dt = dt if dt is not None else self.dt
+        if dt is None:
+            raise InputError(f"task {self.name!r} has continuous spike times; pass the chip's dt")
+        n_steps = int(np.ceil(self.duration / dt - 1e-9))
+        return np.stack([to_raster(s, dt, self.n_inputs, n_steps) for s in self.split(split).inputs])
+
+
+def _select(data: np.ndarray | list, index: np.ndarray) -> np.ndarray | list:
+    return data[index] if isinstance(data, np.ndarray) else [data[i] for i in index]
+
+
+def _check_dt(dt: float | None, required: bool) -> None:
+    if dt is None and not required:
+        return
+    if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
+        raise InputError(f"dt must be a positive number of seconds, got {dt!r}")
+
+
+def build_yinyang(dt: float | None = None, t_early: float = 0.010, t_late: float = 0.040,
+                  bias_time: float = 0.020, duration: float = 0.050) -> Task:
+    """Yin-Yang with the EventProp latency code (gradients.md §6.2): ``t = t_early + v (t_late -
+    t_early)`` for the four features ``(x, y, 1-x, 1-y)``, plus a bias spike at ``bias_time`` on
+    channel 4. ``dt=None`` keeps exact times; a ``dt`` moves each event to the nearest step."""
+    _check_dt(dt, required=False)
+    last = max(t_late, bias_time) + (dt / 2 if dt else 0.0)
+    if not duration > last:
+        raise InputError(f"duration {duration} s must exceed the last possible input event ({last} s)")
+    splits = {}
+    for name in SPLIT_NAMES:
+        x, y = yinyang.load_split(name)
+        trains = latency_encode(x, t_early, t_late, bias_time=bias_time)
+        if dt is not None:
+            trains = [snap_spike_train(s, dt) for s in trains]
+        splits[name] = Split(trains, y, x)
+    return Task("yinyang", "Yin-Yang (Kriener et al. 2021): 3 classes from 2-D points, published "
+                "5000/1000/1000 splits; latency code of (x, y, 1-x, 1-y) plus a bias spike",
+                n_inputs=5, n_classes=3, duration=duration, dt=dt, **splits,
+                encoding={"kind": "latency", "t_early": t_early, "t_late": t_late, "bias_time": bias_time,
+                          "bias_channel": 4})
+
+
+def build_digits(seed: int = 0, dt: float = 0.001, max_count: int = 4) -> Task:
+    """scikit-learn digits: each 8x8 image is 8 steps (rows) of 8 channels (columns); pixel ``p`` in
+    0..16 gives ``round(p / 16 * max_count)`` events in its step. Stratified 70/15/15 split."""
+    _check_dt(dt, required=True)
+    images, labels = digits_data.load_images()
+    index = stratified_split(labels, seed)
+    splits = {}
+    for name in SPLIT_NAMES:
+        x, y = images[index[name]], labels[index[name]]
+        trains = [from_raster(rate_code(img / digits_data.MAX_INTENSITY, max_count), dt) for img in x]
+        splits[name] = Split(trains, y, x)
+    return Task("digits", "scikit-learn handwritten digits (8x8): rows as time steps, columns as 8 "
+                f"channels, rate code up to {max_count} events per pixel; stratified 70/15/15 split "
+                f"(seed {seed})", n_inputs=8, n_classes=10, duration=8 * dt, dt=dt, **splits,
+                encoding={"kind": "rate", "max_count": max_count, "seed": seed, "range": [0, 16]})
+
+
+def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_count: int = 3,
+               threshold: float = 0.5, n_mfcc: int | None = None) -> Task:
+    """FSDD MFCCs: one frame per step, the first ``n_mfcc`` coefficients standardised with the
+    training split's statistics, then ``rate`` coded (logistic of the z-score, up to ``max_count``
+    events per step, ``n_mfcc`` channels, default 13) or ``delta`` coded (``threshold`` in z units,
+    UP/DOWN lines, ``2 n_mfcc`` channels, default 8 coefficients -> 16). Stratified 70/15/15 split."""
+    _check_dt(dt, required=True)
+    if encoding not in ("rate", "delta"):
+        raise InputError(f"unknown FSDD encoding {encoding!r}; valid: rate, delta")
+    per_coefficient = 1 if encoding == "rate" else 2
+    if n_mfcc is None:
+        n_mfcc = min(fsdd_data.N_MFCC, MAX_CHANNELS // per_coefficient)
+    if not (isinstance(n_mfcc, int) and 1 <= n_mfcc <= fsdd_data.N_MFCC):
+        raise InputError(f"n_mfcc must be an integer in [1, {fsdd_data.N_MFCC}], got {n_mfcc!r}")
+    if n_mfcc * per_coefficient > MAX_CHANNELS:
+        raise InputError(f"{encoding} coding of {n_mfcc} MFCCs needs {n_mfcc * per_coefficient} channels; "
+                         f"the chip has {MAX_CHANNELS} (use n_mfcc <= {MAX_CHANNELS // per_coefficient})")
+    sequences, labels = fsdd_data.load_sequences()
+    sequences = [s[:, :n_mfcc] for s in sequences]
+    index = stratified_split(labels, seed)
+    scaler = Standardizer.fit(_select(sequences, index["train"]))
+
+    def encode(series: np.ndarray, what: str) -> SpikeTrain:
+        z = scaler.transform(series)
+        raster = rate_code(squash(z), max_count) if encoding == "rate" else delta_code(z, threshold)
+        try:
+            check_raster(raster)  # refuses more than 15 events per channel and step
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}") from None
+        return from_raster(raster, dt)
+
+    splits = {}
+    for name in SPLIT_NAMES:
+        x, y = _select(sequences, index[name]), labels[index[name]]
+        trains = [encode(s, f"FSDD {name} sample {i}") for i, s in enumerate(x)]
+        splits[name] = Split(trains, y, x)
+    n_frames = max(len(s) for s in sequences)
+    params = {"max_count": max_count} if encoding == "rate" else {"threshold": threshold}
+    return Task("fsdd", f"Free Spoken Digit Dataset, {n_mfcc} MFCCs per {dt * 1e3:g} ms step, {encoding} "
+                f"code of training-standardised values; stratified 70/15/15 split (seed {seed})",
+                n_inputs=n_mfcc * per_coefficient, n_classes=10, duration=n_frames * dt, dt=dt, **splits,
+                encoding={"kind": encoding, "n_mfcc": n_mfcc, "seed": seed, **params,
+                          "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
+
+
+TASKS: dict[str, Callable[..., Task]] = {"yinyang": build_yinyang, "digits": build_digits,
+                                         "fsdd": build_fsdd}
+
+
+def task_names() -> list[str]:
+    return sorted(TASKS)
+
+
+def task_options(name: str) -> dict[str, Any]:
+    """The options of a task and their defaults."""
+    builder = _builder(name)
+    return {p.name: p.default for p in inspect.signature(builder).parameters.values()}
+
+
+def load_task(name: str, **options: Any) -> Task:
+    """Build the named task. Unknown names or options raise :class:`InputError` listing the valid ones."""
+    builder = _builder(name)
+    valid = task_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise InputError(f"task {name!r} has no option {', '.join(map(repr, unknown))}; "
+                         f"valid options: {', '.join(f'{k}={v!r}' for k, v in valid.items())}")
+    return builder(**options)
+
+
+def _builder(name: str) -> Callable[..., Task]:
+    if name not in TASKS:
+        raise InputError(f"unknown task {name!r}; valid tasks: {', '.join(task_names())}")
+    return TASKS[name]
