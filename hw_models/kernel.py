@@ -13,7 +13,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from hw_models.arith import deliver, neuron_step, wrap16
+from hw_models.arith import deliver, neuron_step, shifted_weight
 from hw_models.config import ChipConfig
 
 
@@ -23,7 +23,7 @@ def _csr(weights: np.ndarray, shift: int):
     pre, post, syn = np.nonzero(w)  # C order: pre, then post, then synapse
     ptr = np.zeros(w.shape[0] + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=w.shape[0]), out=ptr[1:])
-    shifted = np.array([wrap16(int(x) << shift) for x in w[pre, post, syn]], np.int64)
+    shifted = shifted_weight(w[pre, post, syn].astype(np.int64), shift)  # numpy-vectorised, same function
     return ptr, post.astype(np.int64), syn.astype(np.int64), shifted
 
 

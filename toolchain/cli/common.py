@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 import click
+
 from hw_models.errors import ConfigError, SpikelineError
 
 EXIT_PROBLEM = 2
