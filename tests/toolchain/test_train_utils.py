@@ -10,7 +10,9 @@ import pytest
 from rich.console import Console
 
 from hw_models.chips import tau_from_dash
+from hw_models.config import ChipConfig
 from hw_models.errors import ConfigError, InputError
+from hw_models.simulator import simulate
 from toolchain.data.spikes import snap_times as data_snap_times
 from toolchain.train import (
     Adam,
@@ -195,6 +197,22 @@ def test_threshold_on_the_voltage_grid():
         threshold_on_grid(np.array([1.0]), unit)  # 50000 units > 32767
     with pytest.raises(InputError, match="must be positive"):
         threshold_on_grid(np.array([-0.1]), unit)
+
+
+def test_voltage_unit_matches_the_bit_accurate_simulator():
+    """One input event of chip weight q into a neuron: the chip's v (in units u = s dt) follows the float
+    model's V(t) = s q h(t) with the dash time constants, up to the O(dt / tau) kernel error (§8.3)."""
+    dt, q, s = 1e-3, 100, 0.01
+    config = ChipConfig.create("xylo-audio2", dt, weights_in=[[q]], weights_out=[[0]], threshold=[32767],
+                               threshold_out=[32767], dash_syn=[3], dash_mem=[4])
+    raster = np.zeros((60, 1), dtype=np.int64)
+    raster[0, 0] = 1
+    v_chip = simulate(config, raster)["Vmem"][:, 0] * voltage_unit(s, dt)
+    alpha, beta = 1 / tau_from_dash(3, dt), 1 / tau_from_dash(4, dt)
+    t = (np.arange(60) + 1) * dt  # state at the end of step n
+    v_float = s * q * (np.exp(-alpha * t) - np.exp(-beta * t)) / (beta - alpha)
+    assert abs(v_chip.max() / v_float.max() - 1) < 0.05
+    assert np.max(np.abs(v_chip - v_float)) < 0.15 * v_float.max()
 
 
 def test_tau_dash_table_matches_gradients_md():
