@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -271,3 +273,15 @@ def test_check_spike_train_names_the_problem():
         check_spike_train((np.array([1], dtype=np.int64), np.array([0])))
     with pytest.raises(InputError, match="sample 1"):
         check_batch([good, (np.zeros(2), np.zeros(3, dtype=int))])
+
+
+# -- docs ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", ["data.md", "training.md"])
+def test_docs_examples_run(page, capsys):
+    """Every python block of the page runs as written (in order, each in a fresh namespace)."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / page).read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"{page} block {i}", "exec"), {})
