@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
@@ -138,7 +139,8 @@ def _read_members(data: bytes, where: str) -> dict[str, bytes]:
                 raise BundleError(f"{where}: the archive lists a member twice; it was assembled "
                                   "by hand or tampered with")
             return {name: zf.read(name) for name in names}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError,
+            RuntimeError) as exc:  # RuntimeError: a flipped "encrypted" flag bit
         raise BundleError(f"{where}: the archive is truncated or corrupted ({exc}); copy the "
                           "bundle again from its source") from None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deploy.backends.sim import SimBackend
 from hw_models.config import ChipConfig
 
 
@@ -46,3 +47,37 @@ def random_raster(seed: int = 0, steps: int = 60, rate: float = 0.3, n_in: int =
     rng = np.random.default_rng(seed + 1000)
     shape = (steps, n_in) if batch is None else (batch, steps, n_in)
     return np.minimum(rng.poisson(rate, shape), 15)
+
+
+def flip_bit(w: int, bit: int) -> int:
+    """Flip one bit of an int8 weight (two's complement)."""
+    u = (w & 0xFF) ^ (1 << bit)
+    return u - 256 if u >= 128 else u
+
+
+class FlippedWeightBackend(SimBackend):
+    """A broken device: it applies the configuration with one bit of one weight flipped."""
+
+    name = "sim+flipped-bit"
+
+    def __init__(self, field: str, index: tuple[int, ...], bit: int):
+        super().__init__()
+        self.field, self.index, self.bit = field, index, bit
+
+    def faulty(self, config: ChipConfig) -> ChipConfig:
+        bad = config.copy()
+        w = getattr(bad, self.field)
+        w[self.index] = flip_bit(int(w[self.index]), self.bit)
+        return bad
+
+    def apply(self, config: ChipConfig) -> None:
+        super().apply(self.faulty(config))
+
+
+def fake_install(root, version: str, files: list[str]):
+    dist = root / f"samna-{version}.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: samna\nVersion: {version}\n")
+    (dist / "RECORD").write_text("".join(f"{f},,\n" for f in files))
+    (root / "samna").mkdir()
+    (root / "samna" / "__init__.py").write_text("raise RuntimeError('imported: would download')\n")

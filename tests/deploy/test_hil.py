@@ -6,38 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from deploy_netgen import random_config, random_raster
+from deploy_netgen import FlippedWeightBackend, random_config, random_raster
 
-from deploy.backends.sim import SimBackend
 from deploy.hil import compare_records, run_hil
-from hw_models.config import ChipConfig
 from hw_models.errors import InputError
 from hw_models.simulator import simulate
-
-
-def flip_bit(w: int, bit: int) -> int:
-    """Flip one bit of an int8 weight (two's complement)."""
-    u = (w & 0xFF) ^ (1 << bit)
-    return u - 256 if u >= 128 else u
-
-
-class FlippedWeightBackend(SimBackend):
-    """A broken device: it applies the configuration with one bit of one weight flipped."""
-
-    name = "sim+flipped-bit"
-
-    def __init__(self, field: str, index: tuple[int, ...], bit: int):
-        super().__init__()
-        self.field, self.index, self.bit = field, index, bit
-
-    def faulty(self, config: ChipConfig) -> ChipConfig:
-        bad = config.copy()
-        w = getattr(bad, self.field)
-        w[self.index] = flip_bit(int(w[self.index]), self.bit)
-        return bad
-
-    def apply(self, config: ChipConfig) -> None:
-        super().apply(self.faulty(config))
 
 
 def reference_record(config, raster):

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from deploy_netgen import random_config, random_raster
+from deploy_netgen import fake_install, random_config, random_raster
 
 from deploy.backends import get_backend
 from deploy.backends.samna import import_samna, samna_fields, samna_status, write_samna_configuration
@@ -175,15 +175,6 @@ def test_writer_stops_on_a_field_this_samna_lacks():
 
 
 # -- installation status, without ever importing samna ---------------------------------------------
-
-def fake_install(root, version: str, files: list[str]):
-    dist = root / f"samna-{version}.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: samna\nVersion: {version}\n")
-    (dist / "RECORD").write_text("".join(f"{f},,\n" for f in files))
-    (root / "samna").mkdir()
-    (root / "samna" / "__init__.py").write_text("raise RuntimeError('imported: would download')\n")
-
 
 @pytest.fixture
 def isolated_samna(monkeypatch):

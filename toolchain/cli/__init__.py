@@ -10,10 +10,16 @@ import click
 #: command name -> "module:function". Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
     "sim": "toolchain.cli.sim:sim",
+    "hil": "toolchain.cli.hil:hil",
+    "deploy": "toolchain.cli.deploy:deploy",
+    "doctor": "toolchain.cli.doctor:doctor",
 }
 
 _SHORT_HELP: dict[str, str] = {
     "sim": "Run a chip configuration on an input raster (bit-accurate).",
+    "hil": "Compare a device with a reference bit for bit; report the first divergence.",
+    "deploy": "Write a verified bundle or RAM image, or apply a configuration to a backend.",
+    "doctor": "Check installed packages, working backends, connected dev kits, bad installs.",
 }
 
 
