@@ -13,6 +13,7 @@ from hw_models.chips import tau_from_dash
 from hw_models.config import ChipConfig
 from hw_models.errors import ConfigError, InputError
 from hw_models.simulator import simulate
+from toolchain.data import yinyang
 from toolchain.data.spikes import snap_times as data_snap_times
 from toolchain.train import (
     Adam,
@@ -21,10 +22,14 @@ from toolchain.train import (
     HyperparameterError,
     LRSchedule,
     MetricsLog,
+    SampleMap,
     TrainingProgress,
     clip_global_norm,
+    global_norm,
     load_checkpoint,
+    minibatches,
     read_metrics,
+    require_same_settings,
     rng_from_state,
     rng_state,
     save_checkpoint,
@@ -61,7 +66,8 @@ def test_adam_first_step_moves_each_parameter_by_lr_times_sign():
     grads = {"w": np.array([0.5, -4.0, 1e-3])}
     new = Adam(lr=0.01).step(params, grads)
     # after one step m_hat = g and v_hat = g**2, so the update is lr * g / (|g| + eps)
-    assert np.allclose(new["w"], params["w"] - 0.01 * grads["w"] / (np.abs(grads["w"]) + 1e-8), rtol=0, atol=1e-15)
+    expected = params["w"] - 0.01 * grads["w"] / (np.abs(grads["w"]) + 1e-8)
+    assert np.allclose(new["w"], expected, rtol=0, atol=1e-15)
     assert params["w"].tolist() == [1.0, -2.0, 3.0]  # inputs untouched
 
 
@@ -90,7 +96,8 @@ def test_adam_state_save_restore_continues_bit_for_bit(tmp_path):
 
     def run(params, opt, rng, steps):
         for _ in range(steps):
-            grads = {k: g + 0.1 * rng.normal(size=g.shape) for k, g in quadratic_grads(params, targets).items()}
+            exact = quadratic_grads(params, targets)
+            grads = {k: g + 0.1 * rng.normal(size=g.shape) for k, g in exact.items()}
             params = opt.step(params, grads, lr=0.01)
         return params
 
@@ -353,3 +360,82 @@ def test_progress_bar_reports_epoch_loss_accuracy_and_spikes():
         bar.advance(1.0, 0.0, 1.0)
         bar.end_epoch()
     assert quiet.getvalue() == ""
+
+
+# -- batching, workers, resume -----------------------------------------------------------------------------
+
+def test_minibatches_cover_every_sample_once_and_are_seeded():
+    batches = minibatches(10, 4, np.random.default_rng(0))
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(10))
+    again = minibatches(10, 4, np.random.default_rng(0))
+    assert all(np.array_equal(a, b) for a, b in zip(batches, again, strict=True))
+    in_order = minibatches(5, 2, np.random.default_rng(0), shuffle=False)
+    assert np.array_equal(np.concatenate(in_order), np.arange(5))
+    with pytest.raises(HyperparameterError, match="batch_size: must be a whole number >= 1, got 0"):
+        minibatches(10, 0, np.random.default_rng(0))
+
+
+def test_sample_map_gives_the_same_ordered_results_with_two_workers():
+    rng = np.random.default_rng(1)
+    items = [{"g": rng.normal(size=50)} for _ in range(9)]
+    with SampleMap(workers=1) as inline:
+        serial = inline(global_norm, items)
+    with SampleMap(workers=2) as pmap:
+        parallel = pmap(global_norm, items)
+        assert pmap(global_norm, items[:1]) == serial[:1]
+    assert parallel == serial  # same floats, same order: sums over them are bit-identical
+    with pytest.raises(HyperparameterError, match="workers"):
+        SampleMap(workers=0)
+
+
+def softmax_regression_run(out, epochs, interrupt_at=None, resume=False):
+    """A small training loop built only from toolchain.train pieces (softmax regression on Yin-Yang)."""
+    x, y = yinyang.generate(300, seed=42)
+    settings = {"task": "yinyang-300", "epochs": epochs, "batch_size": 32, "lr": 0.05, "seed": 3}
+    schedule = LRSchedule("step", 0.05, gamma=0.5, step_size=2)
+    log, path = MetricsLog(out / "m.jsonl"), out / "c.ckpt"
+    if resume:
+        ckpt = load_checkpoint(path)
+        require_same_settings(ckpt.extra, settings)
+        params, opt, rng = ckpt.params, Adam.from_state_dict(ckpt.optimizer), rng_from_state(ckpt.rng_state)
+        start = ckpt.epoch
+        log.restore(ckpt.history)
+    else:
+        rng = np.random.default_rng(settings["seed"])
+        params, opt, start = {"W": rng.normal(scale=0.1, size=(4, 3)), "b": np.zeros(3)}, Adam(lr=0.05), 0
+    for epoch in range(start, epochs):
+        losses = []
+        for k, idx in enumerate(minibatches(len(y), settings["batch_size"], rng)):
+            if interrupt_at == (epoch, k):
+                raise KeyboardInterrupt
+            logits = x[idx] @ params["W"] + params["b"]
+            p = np.exp(logits - logits.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            losses.append(-np.mean(np.log(p[np.arange(len(idx)), y[idx]])))
+            p[np.arange(len(idx)), y[idx]] -= 1
+            grads, _ = clip_global_norm({"W": x[idx].T @ p / len(idx), "b": p.mean(0)}, max_norm=1.0)
+            params = opt.step(params, grads, lr=schedule(epoch))
+        log.append({"epoch": epoch, "loss": float(np.mean(losses)), "lr": schedule(epoch)})
+        if interrupt_at == (epoch, "before checkpoint"):
+            raise KeyboardInterrupt
+        state = Checkpoint(epoch + 1, params, opt.state_dict(), rng_state(rng), log.read(), settings)
+        save_checkpoint(path, state)
+    return params, (out / "m.jsonl").read_text()
+
+
+@pytest.mark.parametrize("interrupt_at, lines_left", [((3, 4), 3), ((2, "before checkpoint"), 3)])
+def test_interrupted_then_resumed_run_equals_the_uninterrupted_run(tmp_path, interrupt_at, lines_left):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    straight, metrics = softmax_regression_run(tmp_path / "a", epochs=5)
+    with pytest.raises(KeyboardInterrupt):
+        softmax_regression_run(tmp_path / "b", epochs=5, interrupt_at=interrupt_at)
+    assert len(read_metrics(tmp_path / "b" / "m.jsonl")) == lines_left
+    resumed, resumed_metrics = softmax_regression_run(tmp_path / "b", epochs=5, resume=True)
+    assert all(straight[k].tobytes() == resumed[k].tobytes() for k in straight)
+    assert resumed_metrics == metrics
+    losses = [r["loss"] for r in read_metrics(tmp_path / "a" / "m.jsonl")]
+    assert losses[-1] < losses[0]
+    with pytest.raises(CheckpointError, match="epochs: 5 in the checkpoint, 6 now"):
+        softmax_regression_run(tmp_path / "b", epochs=6, resume=True)

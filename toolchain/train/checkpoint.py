@@ -153,3 +153,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     return decode_checkpoint(path.read_bytes(), source=str(path))
+
+
+def require_same_settings(saved: dict[str, Any], current: dict[str, Any]) -> None:
+    """Refuse to ``--resume`` with other settings than the checkpoint's: :class:`CheckpointError`
+    listing every setting that differs (compared after a JSON round trip, so tuples equal lists)."""
+    saved, current = json.loads(json.dumps(saved)), json.loads(json.dumps(current))
+    unset = "<unset>"
+    diffs = [f"{k}: {saved.get(k, unset)!r} in the checkpoint, {current.get(k, unset)!r} now"
+             for k in sorted(set(saved) | set(current)) if saved.get(k, unset) != current.get(k, unset)]
+    if diffs:
+        raise CheckpointError("cannot resume with different settings (start a new run, or use the "
+                              "checkpoint's settings):\n  - " + "\n  - ".join(diffs))
