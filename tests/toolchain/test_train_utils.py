@@ -232,6 +232,12 @@ def test_tau_dash_table_matches_gradients_md():
     mid = np.sqrt(tau_from_dash(4, dt) * tau_from_dash(5, dt))
     assert dash_for_tau(mid * 0.999, dt) == 4 and dash_for_tau(mid * 1.001, dt) == 5
     assert tau_on_grid(0.02, dt) == tau_from_dash(4, dt)
+    per_neuron = np.array([[0.005, 0.02], [0.03, 0.0015]])
+    assert dash_for_tau(per_neuron, dt).tolist() == [[2, 4], [5, 1]]
+    expected = [[tau_from_dash(d, dt) for d in row] for row in [[2, 4], [5, 1]]]
+    assert np.array_equal(tau_on_grid(per_neuron, dt), expected)
+    with pytest.raises(InputError, match=r"tau \[1\] must be a positive"):
+        dash_for_tau(np.array([0.01, -0.01]), dt)
     with pytest.raises(InputError, match="not realisable"):
         dash_for_tau(1e-4, dt)
     with pytest.raises(InputError, match="not realisable"):

@@ -118,29 +118,43 @@ def threshold_on_grid(theta: np.ndarray, unit: float, bits: int = THRESHOLD_BITS
     return q.astype(np.int64), q * unit
 
 
-def dash_for_tau(tau: float, dt: float, chip: str | ChipSpec = "xylo-audio2") -> int:
+def dash_for_tau(tau: float | np.ndarray, dt: float, chip: str | ChipSpec = "xylo-audio2"
+                 ) -> int | np.ndarray:
     """The dash whose ``tau(dash) = -dt / ln(1 - 2**-dash)`` is nearest to ``tau`` on a log scale.
 
+    ``tau`` may be a scalar (returns an int) or an array, e.g. one per neuron (returns int64 array).
     Dash 0 (state erased every step) is never chosen. A ``tau`` farther outside the realisable range
     ``[tau(1), tau(dash_max)]`` than half a step of that range raises :class:`InputError`.
     """
-    if not (math.isfinite(tau) and tau > 0 and math.isfinite(dt) and dt > 0):
-        raise InputError(f"tau and dt must be positive numbers of seconds, got tau={tau!r}, dt={dt!r}")
+    taus = np.asarray(tau, dtype=np.float64)
+    if not (math.isfinite(dt) and dt > 0):
+        raise InputError(f"dt must be a positive number of seconds, got {dt!r}")
+    bad = ~(np.isfinite(taus) & (taus > 0))
+    if np.any(bad):
+        where = "" if taus.ndim == 0 else f"{[int(i) for i in np.argwhere(bad)[0]]} "
+        raise InputError(f"tau {where}must be a positive number of seconds, got {taus[bad].flat[0]!r}")
     lo, hi = 1, get_chip(chip).dash_range[1]
-    log_taus = np.log([tau_from_dash(d, dt) for d in range(lo, hi + 1)])
-    log_tau = math.log(tau)
-    below = log_taus[0] - (log_taus[1] - log_taus[0]) / 2
-    above = log_taus[-1] + (log_taus[-1] - log_taus[-2]) / 2
-    if not below <= log_tau <= above:
-        raise InputError(f"tau = {tau:.6g} s is not realisable with dt = {dt:.6g} s: the chip's time "
-                         f"constants span {math.exp(log_taus[0]):.6g} .. {math.exp(log_taus[-1]):.6g} s "
+    log_table = np.log([tau_from_dash(d, dt) for d in range(lo, hi + 1)])
+    log_tau = np.log(taus)
+    below = log_table[0] - (log_table[1] - log_table[0]) / 2
+    above = log_table[-1] + (log_table[-1] - log_table[-2]) / 2
+    outside = (log_tau < below) | (log_tau > above)
+    if np.any(outside):
+        value = float(taus[outside].flat[0])
+        raise InputError(f"tau = {value:.6g} s is not realisable with dt = {dt:.6g} s: the chip's time "
+                         f"constants span {math.exp(log_table[0]):.6g} .. {math.exp(log_table[-1]):.6g} s "
                          f"(dash {lo}..{hi}); change dt or tau")
-    return lo + int(np.argmin(np.abs(log_taus - log_tau)))
+    dash = lo + np.argmin(np.abs(log_table[None, :] - log_tau.reshape(-1, 1)), axis=1)
+    return int(dash[0]) if taus.ndim == 0 else dash.reshape(taus.shape).astype(np.int64)
 
 
-def tau_on_grid(tau: float, dt: float, chip: str | ChipSpec = "xylo-audio2") -> float:
+def tau_on_grid(tau: float | np.ndarray, dt: float, chip: str | ChipSpec = "xylo-audio2"
+                ) -> float | np.ndarray:
     """The realisable time constant nearest to ``tau``: ``tau(dash_for_tau(tau, dt))``."""
-    return tau_from_dash(dash_for_tau(tau, dt, chip), dt)
+    dash = dash_for_tau(tau, dt, chip)
+    if isinstance(dash, int):
+        return tau_from_dash(dash, dt)
+    return np.vectorize(lambda d: tau_from_dash(int(d), dt), otypes=[np.float64])(dash)
 
 
 def chip_delays(n_hops: int, dt: float) -> list[float]:
