@@ -136,13 +136,14 @@ def compare_records(device: Record, reference: Record, history: int = 5, device_
     mismatches: dict[str, int] = {}
     best: tuple | None = None
     for k in common:
-        diff = np.argwhere(dev[k].astype(np.int64) != ref[k].astype(np.int64))
-        mismatches[k] = len(diff)
-        if not len(diff):
+        differs = dev[k].astype(np.int64) != ref[k].astype(np.int64)
+        mismatches[k] = int(np.count_nonzero(differs))
+        if not mismatches[k]:
             continue
         phase, group, rank = _ORDER[k]
-        # earliest (sample, step, neuron) of this key; the key's phase/group/rank break ties
-        s, t, n = min((int(a), int(b), int(c)) for a, b, c in diff)
+        # earliest (sample, step, neuron) of this key: the first True in C order; the key's
+        # phase/group/rank break ties between keys
+        s, t, n = (int(i) for i in np.unravel_index(int(np.argmax(differs)), differs.shape))
         cand = (s, t, phase, group, n, rank, k)
         if best is None or cand < best:
             best = cand
