@@ -81,3 +81,35 @@ def fake_install(root, version: str, files: list[str]):
     (dist / "RECORD").write_text("".join(f"{f},,\n" for f in files))
     (root / "samna").mkdir()
     (root / "samna" / "__init__.py").write_text("raise RuntimeError('imported: would download')\n")
+
+
+def config_from_fields(chip: str, f: dict, dt: float = 1e-3) -> ChipConfig:
+    """Inverse mapping, independent of samna_fields: as rockpool's from_config reads samna's object
+    (input rows -> first hidden neurons, readout rows -> the *last* hidden neurons, alias if set)."""
+    hid = f["reservoir" if "reservoir" in f else "hidden"]
+    n_h = len(hid["neurons"])
+    w_in1 = np.array(f["input"]["weights"])
+    n_in, ien = w_in1.shape
+    two = "syn2_weights" in f["input"]
+    w_in = np.zeros((n_in, n_h, 2 if two else 1), int)
+    w_in[:, :ien, 0] = w_in1
+    w_rec = np.zeros((n_h, n_h, 2 if two else 1), int)
+    w_rec[..., 0] = hid["weights"]
+    if two:
+        w_in[:, :ien, 1] = f["input"]["syn2_weights"]
+        w_rec[..., 1] = hid["syn2_weights"]
+    w_out1 = np.array(f["readout"]["weights"])
+    w_out = np.zeros((n_h, w_out1.shape[1]), int)
+    w_out[n_h - w_out1.shape[0]:] = w_out1
+    hn, on = hid["neurons"], f["readout"]["neurons"]
+    bias = f["top"]["bias_enable"]
+    return ChipConfig.create(
+        chip, dt, w_in, w_out, [n["threshold"] for n in hn], [n["threshold"] for n in on],
+        weights_rec=w_rec, aliases=[[n["alias_target"]] if "alias_target" in n else [] for n in hn],
+        dash_mem=[n["v_mem_decay"] for n in hn], dash_syn=[n["i_syn_decay"] for n in hn],
+        dash_syn2=[n.get("i_syn2_decay", n["i_syn_decay"]) for n in hn],
+        bias=[n["v_mem_bias"] if bias else 0 for n in hn],
+        dash_mem_out=[n["v_mem_decay"] for n in on], dash_syn_out=[n["i_syn_decay"] for n in on],
+        bias_out=[n["v_mem_bias"] if bias else 0 for n in on],
+        weight_shift_in=f["input"]["weight_bit_shift"], weight_shift_rec=hid["weight_bit_shift"],
+        weight_shift_out=f["readout"]["weight_bit_shift"])
