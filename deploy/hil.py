@@ -19,6 +19,7 @@ processed, so a spike-count difference caused by an alias source with a higher i
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -161,6 +162,19 @@ def compare_records(device: Record, reference: Record, history: int = 5, device_
     return HilReport(device=device_name, reference=reference_name, chip=chip, samples=n_samples,
                      steps=n_steps, keys_compared=common, keys_skipped=skipped,
                      mismatches=mismatches, divergence=divergence)
+
+
+def load_record(path: str | os.PathLike) -> Record:
+    """A record saved as ``.npz`` (``Record.save``, or any npz holding record keys)."""
+    try:
+        record = Record.load(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot read a record .npz ({exc})") from None
+    unknown = sorted(set(record.keys()) - set(RECORD_KEYS))
+    if unknown or not record.keys():
+        raise InputError(f"{path}: expected arrays named {', '.join(RECORD_KEYS)}; found "
+                         f"{', '.join(sorted(record.keys())) or 'none'}")
+    return record
 
 
 def run_hil(config: ChipConfig, raster, device: str | Backend = "xylosim",

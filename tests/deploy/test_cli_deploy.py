@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from deploy_netgen import FlippedWeightBackend, fake_install, random_config, random_raster
 
 import deploy.hil
+from deploy.backends.sim import SimBackend
 from deploy.bundle import load_bundle
 from deploy.doctor import run_doctor, usb_devices
 from deploy.ram_image import config_from_ram_image, load_ram_image
@@ -123,3 +124,23 @@ def test_usb_scan(tmp_path):
     report = run_doctor(usb_root=tmp_path)
     device = next(c for c in report.checks if c.name == "device")
     assert device.status == "warn" and "SynSense" in device.detail
+
+
+def test_hil_against_a_saved_device_record(files):
+    d, config = files
+    raster = np.load(d / "raster.npy")
+    pre, post = (int(i) for i in np.argwhere(config.weights_rec[..., 0] != 0)[0])
+    broken = FlippedWeightBackend("weights_rec", (pre, post, 0), 6)
+    broken.apply(config)
+    broken.evolve(raster).save(d / "devkit.npz")
+    res = run("hil", d / "config.json", "-i", d / "raster.npy", "--device-record", d / "devkit.npz", "--json")
+    assert res.exit_code == 1
+    doc = json.loads(res.output)
+    assert doc["device"].endswith("devkit.npz") and doc["divergence"]["neuron"] == post
+    clean = SimBackend()
+    clean.apply(config)
+    clean.evolve(raster).save(d / "good.npz")
+    assert run("hil", d / "config.json", "-i", d / "raster.npy", "--device-record", d / "good.npz").exit_code == 0
+    np.savez(d / "junk.npz", foo=np.zeros(3))
+    res = run("hil", d / "config.json", "-i", d / "raster.npy", "--device-record", d / "junk.npz")
+    assert res.exit_code == 2 and "expected arrays named" in res.output
