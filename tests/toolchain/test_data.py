@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw_models.errors import InputError
-from toolchain.data import fsdd, load_task, task_names, yinyang
+from toolchain.data import Split, Task, fsdd, load_task, task_names, yinyang
 from toolchain.data.encoders import Standardizer, delta_code, latency_encode, rate_code, squash
 from toolchain.data.errors import DatasetUnavailable
 from toolchain.data.spikes import (
@@ -183,6 +183,29 @@ def test_registry_names_and_clear_errors():
         load_task("digits", sed=3)
     with pytest.raises(InputError, match="dt must be a positive"):
         load_task("digits", dt=-1.0)
+
+
+def test_a_task_refuses_malformed_data():
+    good = Split([make_spike_train([0.001, 0.002], [0, 1])] * 2, np.array([0, 1]), np.zeros((2, 1)))
+
+    def task(**overrides):
+        splits = {"train": good, "val": good, "test": good, **overrides}
+        return Task("mine", "test task", n_inputs=2, n_classes=2, duration=0.01, dt=None, **splits)
+
+    assert len(task().train) == 2
+    cases = [
+        (Split(good.inputs, np.array([0, 2]), None), r"'mine', train split: label 1 is 2, outside \[0, 2\)"),
+        (Split(good.inputs, np.array([0]), None), "2 samples but 1 labels"),
+        (Split(good.inputs, np.array([0.0, 1.0]), None), "labels must be a 1-D integer array"),
+        (Split([good.inputs[0], (np.array([np.nan]), np.array([0]))], np.array([0, 1]), None),
+         "train split, sample 1: event 0 has time nan"),
+        (Split([good.inputs[0], make_spike_train([0.02], [0])], np.array([0, 1]), None),
+         "sample 1: event at 0.02 s is not before the task's duration 0.01 s"),
+        (Split([make_spike_train([0.001], [2])] * 2, np.array([0, 1]), None), r"channel 2, outside \[0, 2\)"),
+    ]
+    for split, message in cases:
+        with pytest.raises(InputError, match=message):
+            task(train=split)
 
 
 # -- encoders ----------------------------------------------------------------------------------------------

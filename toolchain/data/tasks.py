@@ -31,6 +31,7 @@ from toolchain.data.spikes import (
     MAX_CHANNELS,
     SpikeTrain,
     check_raster,
+    check_spike_train,
     from_raster,
     snap_spike_train,
     to_raster,
@@ -68,6 +69,18 @@ class Task:
     test: Split
     encoding: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not (isinstance(self.n_inputs, int) and 1 <= self.n_inputs):
+            raise InputError(f"task {self.name!r}: n_inputs must be a positive integer, "
+                             f"got {self.n_inputs!r}")
+        if not (isinstance(self.n_classes, int) and self.n_classes >= 2):
+            raise InputError(f"task {self.name!r}: n_classes must be an integer >= 2, got {self.n_classes!r}")
+        if not (np.isfinite(self.duration) and self.duration > 0):
+            raise InputError(f"task {self.name!r}: duration must be positive seconds, got {self.duration!r}")
+        for name in SPLIT_NAMES:
+            check_split(getattr(self, name), self.n_inputs, self.n_classes, self.duration,
+                        what=f"task {self.name!r}, {name} split")
+
     def split(self, name: str) -> Split:
         if name not in SPLIT_NAMES:
             raise InputError(f"unknown split {name!r}; valid: {', '.join(SPLIT_NAMES)}")
@@ -80,6 +93,25 @@ class Task:
             raise InputError(f"task {self.name!r} has continuous spike times; pass the chip's dt")
         n_steps = int(np.ceil(self.duration / dt - 1e-9))
         return np.stack([to_raster(s, dt, self.n_inputs, n_steps) for s in self.split(split).inputs])
+
+
+def check_split(split: Split, n_inputs: int, n_classes: int, duration: float, what: str = "split") -> None:
+    """Raise :class:`InputError` naming the sample if a split is malformed: labels not a 1-D integer
+    array in ``[0, n_classes)``, a label count that differs from the sample count, or a sample that is
+    not a valid spike train on ``n_inputs`` channels with every event before ``duration``."""
+    labels = np.asarray(split.labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise InputError(f"{what}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    if len(split.inputs) != labels.size:
+        raise InputError(f"{what}: {len(split.inputs)} samples but {labels.size} labels")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        k = int(np.flatnonzero((labels < 0) | (labels >= n_classes))[0])
+        raise InputError(f"{what}: label {k} is {labels[k]}, outside [0, {n_classes})")
+    for k, sample in enumerate(split.inputs):
+        times, _ = check_spike_train(sample, n_inputs, what=f"{what}, sample {k}")
+        if times.size and times[-1] >= duration:
+            raise InputError(f"{what}, sample {k}: event at {times[-1]:.6g} s is not before the task's "
+                             f"duration {duration:.6g} s")
 
 
 def _select(data: np.ndarray | list, index: np.ndarray) -> np.ndarray | list:
