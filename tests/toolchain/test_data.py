@@ -158,6 +158,24 @@ def test_fsdd_shapes_determinism_and_train_only_normalisation(fsdd_rate):
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in pairs)
 
 
+def half_utterance_rates(task, split):
+    """Mean events per step and channel over the first and the second half of each utterance."""
+    rows = []
+    for raster, series in zip(task.rasters(split), task.split(split).features, strict=True):
+        half = max(len(series) // 2, 1)
+        rows.append(np.concatenate([raster[:half].mean(0), raster[half:len(series)].mean(0)]))
+    return np.nan_to_num(np.array(rows))
+
+
+def test_fsdd_encoding_keeps_the_class_information(fsdd_rate):
+    """Logistic regression on the encoded spikes' half-utterance rates, fitted on train, scored on test."""
+    from sklearn.linear_model import LogisticRegression
+
+    x_train = half_utterance_rates(fsdd_rate, "train")
+    model = LogisticRegression(max_iter=2000).fit(x_train, fsdd_rate.train.labels)
+    assert model.score(half_utterance_rates(fsdd_rate, "test"), fsdd_rate.test.labels) > 0.85  # chance 0.1
+
+
 def test_fsdd_delta_coding_fits_16_channels_and_refuses_more():
     task = load_task("fsdd", encoding="delta")
     assert task.n_inputs == 16 and task.rasters("test").max() <= 15

@@ -7,6 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 from rich.console import Console
 
 from hw_models.chips import tau_from_dash
@@ -168,8 +171,22 @@ def test_quantize_weights_uses_the_int8_range_and_round_trips():
     assert s_zero == 1.0 and not q_zero.any()
     with pytest.raises(InputError, match="8-bit weights reach \\+-127"):
         quantize_weights(W, scale=s / 2)
+    with pytest.raises(InputError, match="too small to give a scale"):
+        quantize_weights(np.array([5e-324, 0.0]))
+    with pytest.raises(InputError, match="use a larger scale"):
+        quantize_weights(np.array([1e308]), scale=1e-300)
     with pytest.raises(InputError, match=r"W\[0, 1\] is nan"):
         quantize_weights(np.array([[0.0, np.nan]]))
+
+
+@settings(max_examples=80, deadline=None)
+@given(arrays(np.float64, array_shapes(max_dims=2, max_side=12), elements=st.floats(-1e6, 1e6)))
+def test_quantization_property(W):
+    q, s = quantize_weights(W)
+    assert np.all(np.abs(q) <= 127) and s > 0
+    assert np.all(np.abs(q * s - W) <= s / 2 * (1 + 1e-12) + 1e-300)
+    if np.any(W != 0):
+        assert np.max(np.abs(q)) == 127
 
 
 def test_projection_is_straight_through_and_training_on_the_grid_works():

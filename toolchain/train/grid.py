@@ -65,12 +65,17 @@ def quantize_weights(W: np.ndarray, bits: int = WEIGHT_BITS, scale: float | None
     if scale is None:
         peak = float(np.max(np.abs(W), initial=0.0))
         scale = peak / q_max if peak > 0 else 1.0
+        if scale == 0.0:
+            raise InputError(f"the largest weight, {peak!r}, is too small to give a scale (float underflow); "
+                             "set such a matrix to zero")
     elif not (math.isfinite(scale) and scale > 0):
         raise InputError(f"a weight scale must be a positive number, got {scale!r}")
-    q = np.rint(W / scale)
-    if q.size and np.max(np.abs(q)) > q_max:
-        idx = tuple(int(i) for i in np.argwhere(np.abs(q) > q_max)[0])
-        raise InputError(f"W{list(idx)} = {W[idx]} needs {int(q[idx])} steps of {scale:.6g}; {bits}-bit "
+    with np.errstate(over="ignore"):
+        q = np.rint(W / scale)
+    over = ~(np.abs(q) <= q_max)
+    if np.any(over):
+        idx = tuple(int(i) for i in np.argwhere(over)[0])
+        raise InputError(f"W{list(idx)} = {W[idx]} needs {q[idx]:.6g} steps of {scale:.6g}; {bits}-bit "
                          f"weights reach +-{q_max} (use a larger scale)")
     return q.astype(np.int64), float(scale)
 
