@@ -373,3 +373,67 @@ def config_from_ram_image(image: RamImage) -> ChipConfig:
         dash_syn_out=w["NDSRAM"][n_h:], dash_syn2=w[roles["dash_syn2"]], bias=w["NBRAM"][:n_h],
         bias_out=w["NBRAM"][n_h:], weight_shift_in=int(reg["weight_shift_in"]),
         weight_shift_rec=int(reg["weight_shift_rec"]), weight_shift_out=int(reg["weight_shift_out"]))
+
+
+# -- test-bench vectors -----------------------------------------------------------------------------
+
+#: State RAM dumps per step: folder, file prefix, record keys (hidden then readout), hex digits.
+STATE_DUMPS = (("spk_res", "rspkram", ("Spikes",), 2, False), ("spk_out", "ospkram", ("Spikes_out",), 2, False),
+               ("isyn", "nscram", ("Isyn", "Isyn_out"), 4, True), ("isyn2", "nsc2ram", ("Isyn2",), 4, True),
+               ("vmem", "nmpram", ("Vmem", "Vmem_out"), 4, True))
+
+
+def input_events_text(raster: np.ndarray) -> str:
+    """Input spikes as test-bench commands (xylosim's ``inp_spks.txt``): per step with events a
+    ``// time step t`` line, then ``idle n`` = advance n steps since the previous step with events
+    (since the start for the first; omitted when 0), then one ``wr IN<ch>`` per event (hex channel).
+    A last comment line gives the total number of steps, which xylosim's file does not record."""
+    lines, idle = [], -1
+    for t, counts in enumerate(raster):
+        idle += 1
+        if not np.any(counts):
+            continue
+        lines.append(f"// time step {t}")
+        if idle > 0:
+            lines.append(f"idle {idle}")
+        idle = 0
+        for ch, n in enumerate(counts):
+            lines += [f"wr IN{to_hex(int(ch), 1, False, 'input channel')}"] * int(n)
+    lines.append(f"// {len(raster)} steps in total ({idle} silent steps after the last event)")
+    return "\n".join(lines) + "\n"
+
+
+def save_test_bench(config: ChipConfig, raster, directory: str | os.PathLike, record=None) -> Path:
+    """Everything a hardware test bench needs to replay one run, in the layout of xylosim's
+    ``save_to_RAM_files_V2``: the configuration RAM image, ``basic_config.json`` (sizes, shifts,
+    synapse-2/alias/bias enables), ``spk_in/inp_spks.txt`` (input events) and, per time step ``t``,
+    the expected state RAMs ``spk_res/rspkram_t.txt``, ``spk_out/ospkram_t.txt``, ``isyn/nscram_t.txt``,
+    ``isyn2/nsc2ram_t.txt``, ``vmem/nmpram_t.txt``. ``record`` defaults to Spikeline's simulation of
+    ``raster``; it must be a single sample ``(T, N)``.
+    """
+    from hw_models.simulator import simulate, validate_raster
+
+    image = build_ram_image(config)
+    arr = validate_raster(raster, config.n_inputs)
+    if np.asarray(raster).ndim != 2:
+        raise InputError("a test bench replays one sample: give a raster (T, N_in), not a batch")
+    record = simulate(config, raster) if record is None else record
+    folder = Path(directory)
+    image.save(folder)
+    reg = image.registers
+    basic = {"IN": reg["n_inputs"], "RSN": reg["n_hidden"], "ON": reg["n_outputs"],
+             "IWBS": reg["weight_shift_in"], "RWBS": reg["weight_shift_rec"], "OWBS": reg["weight_shift_out"],
+             "time_resolution_wrap": 0, "DT": reg["dt"], "N_SYNS": 2 if reg["synapse2_enable"] else 1,
+             "RA": reg["alias_enable"], "BIAS": reg["bias_enable"]}
+    atomic_write_text(folder / "basic_config.json", json.dumps(basic) + "\n")
+    atomic_write_text(folder / "spk_in" / "inp_spks.txt", input_events_text(arr[0]))
+    for sub, prefix, keys, digits, signed in STATE_DUMPS:
+        if any(k not in record.keys() for k in keys):
+            raise InputError(f"the record lacks {', '.join(keys)}; simulate with record='all'")
+        words = np.concatenate([np.asarray(record[k], np.int64) for k in keys], axis=1)
+        if words.shape[0] != arr.shape[1]:
+            raise InputError(f"the record has {words.shape[0]} steps, the raster {arr.shape[1]}")
+        for t, row in enumerate(words):
+            text = "".join(f"{to_hex(int(v), digits, signed, f'{prefix} step {t}')}\n" for v in row)
+            atomic_write_text(folder / sub / f"{prefix}_{t}.txt", text)
+    return folder

@@ -65,11 +65,12 @@ def test_deploy_bundle_ram_image_and_device(files):
     d, config = files
     (d / "enc.json").write_text(json.dumps({"kind": "rate"}))
     res = run("deploy", d / "config.json", "--bundle", d / "net.bundle", "--encoding", d / "enc.json",
-              "--ram-image", d / "ram", "--device", "sim")
+              "--ram-image", d / "ram", "--device", "sim", "--test-bench", d / "tb", "--input", d / "raster.npy")
     assert res.exit_code == 0, res.output
     assert load_bundle(d / "net.bundle").encoding == {"kind": "rate"}
     assert config_from_ram_image(load_ram_image(d / "ram")) == config
     assert "sim: configuration applied" in res.output
+    assert len(list((d / "tb" / "vmem").glob("nmpram_*.txt"))) == 40
     pytest.importorskip("xylosim")
     res = run("deploy", d / "net.bundle", "--device", "xylosim", "--steps", "50", "--json")
     assert res.exit_code == 0, res.output
@@ -79,6 +80,8 @@ def test_deploy_bundle_ram_image_and_device(files):
 def test_deploy_refusals(files):
     d, _ = files
     assert run("deploy", d / "config.json").exit_code == 2
+    res = run("deploy", d / "config.json", "--test-bench", d / "tb")
+    assert res.exit_code == 2 and "go together" in res.output
     run("deploy", d / "config.json", "--bundle", d / "net.bundle")
     data = bytearray((d / "net.bundle").read_bytes())
     (d / "cut.bundle").write_bytes(bytes(data[: len(data) // 2]))

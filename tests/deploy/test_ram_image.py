@@ -127,3 +127,46 @@ def test_reader_rejects_consecutive_identical_targets():
     image.words["RFORAM"] = [1, 1]
     with pytest.raises(InputError, match="two consecutive rows target 1"):
         config_from_ram_image(image)
+
+
+def test_test_bench_matches_xylosims_writer(tmp_path):
+    """Input events, per-step state dumps and basic_config.json equal SynSense's writer, the state
+    coming from Spikeline's simulator on one side and from xylosim on the other."""
+    pytest.importorskip("xylosim")
+    import json
+
+    from xylosim.tools import save_to_RAM_files_V2
+
+    from deploy.backends.xylosim import XylosimBackend
+    from deploy.ram_image import save_test_bench
+
+    config = random_config(8, n_hidden=15, aliases=True, bias=True)
+    config.weights_out[:, -1] = 5  # xylosim derives ON from the last readout with a weight
+    raster = random_raster(8, steps=12, rate=0.2)
+    raster[:3] = 0  # starts with silent steps (an `idle` line)
+    raster[-2:] = 0  # and ends with some (only our trailing comment says so)
+    backend = XylosimBackend()
+    backend.apply(config)
+    backend.evolve(raster)
+    with contextlib.redirect_stdout(io.StringIO()):
+        save_to_RAM_files_V2(tmp_path / "xs", backend.layer, raster, config.dt)
+    save_test_bench(config, raster, tmp_path / "ours")
+    ours = sorted(p.relative_to(tmp_path / "ours") for p in (tmp_path / "ours").rglob("*.txt"))
+    theirs = sorted(p.relative_to(tmp_path / "xs") for p in (tmp_path / "xs").rglob("*.txt"))
+    assert ours == theirs and len(ours) == 1 + 5 * 12
+    for rel in ours:
+        a = (tmp_path / "ours" / rel).read_text().splitlines()
+        b = (tmp_path / "xs" / rel).read_text().splitlines()
+        if rel.name == "inp_spks.txt":
+            assert a[-1] == "// 12 steps in total (2 silent steps after the last event)"
+            a = a[:-1]
+        assert a == b, rel
+    assert json.loads((tmp_path / "ours" / "basic_config.json").read_text()) == json.loads(
+        (tmp_path / "xs" / "basic_config.json").read_text())
+
+
+def test_test_bench_refuses_a_batch(tmp_path):
+    from deploy.ram_image import save_test_bench
+
+    with pytest.raises(InputError, match="one sample"):
+        save_test_bench(random_config(0), random_raster(0, steps=4, batch=2), tmp_path)

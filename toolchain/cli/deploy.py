@@ -59,6 +59,11 @@ def smoke_run(cfg, device: str, steps: int, rate: float, seed: int) -> dict[str,
 @click.option("--ram-image", "ram_dir", type=click.Path(file_okay=False),
               help="Write the Xylo Audio 2 / Audio 3 RAM image (one hex file per RAM + "
                    "ram_image.json) into this folder.")
+@click.option("--test-bench", "bench_dir", type=click.Path(file_okay=False),
+              help="Write hardware test-bench vectors for the raster given with --input into this folder: "
+                   "RAM image, input events and the expected state RAMs of every step (xylosim's layout).")
+@click.option("--input", "-i", "raster_path", type=click.Path(dir_okay=False),
+              help="Input raster .npy (T, N_in) for --test-bench.")
 @click.option("--encoding", "encoding_path", type=click.Path(dir_okay=False),
               help="JSON object describing the input encoding, stored in the bundle.")
 @click.option("--network", "network_path", type=click.Path(dir_okay=False),
@@ -71,21 +76,24 @@ def smoke_run(cfg, device: str, steps: int, rate: float, seed: int) -> dict[str,
 @json_option
 @report_errors
 def deploy(config: str, bundle_path: str | None, device: str | None, ram_dir: str | None,
-           encoding_path: str | None, network_path: str | None, steps: int, rate: float, seed: int,
-           as_json: bool) -> None:
+           bench_dir: str | None, raster_path: str | None, encoding_path: str | None,
+           network_path: str | None, steps: int, rate: float, seed: int, as_json: bool) -> None:
     """Deploy CONFIG (a chip configuration JSON, or a bundle, which is verified first).
 
-    Give at least one of --bundle, --ram-image, --device.
+    Give at least one of --bundle, --ram-image, --test-bench, --device.
 
     \b
     Example:
       spikeline deploy config.json --bundle net.bundle --encoding enc.json --network network.json
       spikeline deploy net.bundle --device xylosim --steps 200
       spikeline deploy config.json --ram-image ram/
+      spikeline deploy config.json --test-bench bench/ --input raster.npy
     """
-    if not (bundle_path or device or ram_dir):
-        raise SpikelineError("nothing to do: give --bundle OUT, --ram-image DIR and/or --device D "
-                             "(see spikeline deploy --help)")
+    if not (bundle_path or device or ram_dir or bench_dir):
+        raise SpikelineError("nothing to do: give --bundle OUT, --ram-image DIR, --test-bench DIR and/or "
+                             "--device D (see spikeline deploy --help)")
+    if bool(bench_dir) != bool(raster_path):
+        raise SpikelineError("--test-bench DIR and --input RASTER go together")
     cfg, source_bundle = load_deployable(config)
     raise_if_invalid(cfg, source=str(config))
     result: dict[str, Any] = {"ok": True, "config": str(config), "chip": cfg.chip}
@@ -109,6 +117,13 @@ def deploy(config: str, bundle_path: str | None, device: str | None, ram_dir: st
         image.save(ram_dir)
         result["ram_image"] = {"path": str(ram_dir),
                                "words": {name: len(w) for name, w in image.words.items()}}
+    if bench_dir:
+        from deploy.ram_image import save_test_bench
+        from toolchain.cli.sim import load_raster
+
+        raster = load_raster(raster_path)
+        save_test_bench(cfg, raster, bench_dir)
+        result["test_bench"] = {"path": str(bench_dir), "steps": int(raster.shape[0])}
     if device:
         result["device"] = smoke_run(cfg, device, steps, rate, seed)
         if result["device"].get("matches_sim") is False:
@@ -121,6 +136,8 @@ def deploy(config: str, bundle_path: str | None, device: str | None, ram_dir: st
         if "ram_image" in result:
             n = sum(result["ram_image"]["words"].values())
             click.echo(f"RAM image: {ram_dir} ({len(result['ram_image']['words'])} RAMs, {n} words)")
+        if "test_bench" in result:
+            click.echo(f"test bench: {bench_dir} ({result['test_bench']['steps']} steps of expected state)")
         if "device" in result:
             d = result["device"]
             line = f"{device}: configuration applied"
