@@ -1,0 +1,7 @@
+"""Exact gradients of the continuous LIF model: FP forward mode (:mod:`.fp`), FP reverse mode
+(:mod:`.fp_reverse`), EventProp (:mod:`.eventprop`), central finite differences (:mod:`.finite_diff`), and
+the batch API :func:`.api.loss_and_grad`."""
+
+from toolchain.grad.api import ENGINES, loss_and_grad
+
+__all__ = ["ENGINES", "loss_and_grad"]

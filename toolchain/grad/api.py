@@ -1,0 +1,99 @@
+"""The gradient API the trainer and users call: a batch in, the mean loss and gradients out.
+
+Inputs: a list (the batch) of samples, each ``(times, channels)`` as two equal-length 1-D arrays
+(seconds, input channel). Labels: one class index per sample. ``t_end``: the trial length in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hw_models.errors import InputError
+from toolchain.grad import eventprop, finite_diff, fp, fp_reverse
+from toolchain.grad.params import Grads, add_into, zeros_like_params
+from toolchain.lif.forward import Forward, as_sample, check_t_end, forward
+from toolchain.losses import Loss
+from toolchain.network import Network
+
+#: engine name -> per-sample gradient function (finite differences are handled separately)
+ENGINES = {"fp": fp_reverse.gradients, "fp-forward": fp.gradients, "eventprop": eventprop.gradients,
+           "finite-diff": None}
+
+
+@dataclass
+class Stats:
+    """Per-batch statistics. ``spike_counts[l]``: (batch, n) spikes of network layer l + 1 per sample."""
+
+    loss_per_sample: np.ndarray
+    spike_counts: list[np.ndarray]
+    fd_valid: Grads | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def silent_fraction(self) -> list[float]:
+        """Fraction of (sample, neuron) pairs without a spike, per spiking layer."""
+        return [float(np.mean(c == 0)) for c in self.spike_counts]
+
+
+def _check(net: Network, inputs, labels, loss: Loss, engine: str) -> None:
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r}; use one of {sorted(ENGINES)}")
+    if loss.readout != net.readout:
+        raise InputError(f"loss {type(loss).__name__} needs a {loss.readout!r} readout but the network's is "
+                         f"{net.readout!r}")
+    if len(inputs) != len(labels):
+        raise InputError(f"{len(inputs)} samples but {len(labels)} labels")
+    if len(inputs) == 0:
+        raise InputError("the batch is empty")
+
+
+def sample_loss(net: Network, fwd: Forward, label: int, loss: Loss):
+    out = fwd.readout if net.readout == "leaky-integrator" else fwd.layers[-1]
+    return loss(out, label, net.layer_sizes[-1], fwd.t_end)
+
+
+def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine: str = "fp",
+                  fd_step: float = 1e-6) -> tuple[float, Grads, Stats]:
+    """Mean loss over the batch, its gradient (shaped like ``net.parameters()``) and statistics.
+
+    ``engine``: ``"fp"`` (reverse-mode FP, the fast default), ``"fp-forward"`` (forward-mode FP),
+    ``"eventprop"`` or ``"finite-diff"`` (central differences, slow; ``stats.fd_valid`` marks entries whose
+    perturbation left the spike-causality graph unchanged). All exact engines return the same numbers up to round-off.
+    """
+    _check(net, inputs, labels, loss, engine)
+    t_end = check_t_end(t_end)
+    samples = [as_sample(s, net.layer_sizes[0], k) for k, s in enumerate(inputs)]
+    total = zeros_like_params(net)
+    losses = np.zeros(len(samples))
+    counts: list[list[np.ndarray]] = []
+    valid = None
+    for k, (sample, label) in enumerate(zip(samples, labels, strict=True)):
+        fwd = forward(net, sample, t_end)
+        value = sample_loss(net, fwd, label, loss)
+        losses[k] = value.value
+        counts.append(fwd.spike_counts(net))
+        if engine == "finite-diff":
+            def evaluate(probe: Network, sample=sample, label=label):
+                f = forward(probe, sample, t_end)
+                return sample_loss(probe, f, label, loss).value, finite_diff.causal_signature(probe, f)
+
+            grads, mask = finite_diff.gradients(net, evaluate, fd_step)
+            valid = mask if valid is None else {n: [None if v is None else v & m for v, m in zip(a, mask[n],
+                                                                                                 strict=True)]
+                                                for n, a in valid.items()}
+        else:
+            grads = ENGINES[engine](net, fwd, value)
+        add_into(total, grads, 1.0 / len(samples))
+    spike_counts = [np.stack([c[layer] for c in counts]) for layer in range(len(counts[0]))]
+    _assert_finite(total, engine)
+    return float(losses.mean()), total, Stats(losses, spike_counts, valid)
+
+
+def _assert_finite(grads: Grads, engine: str) -> None:
+    for name, arrays in grads.items():
+        for k, g in enumerate(arrays):
+            if g is not None and not np.all(np.isfinite(g)):
+                raise InputError(f"engine {engine}: non-finite gradient in {name}[{k}]; the network is "
+                                 "probably at a spike-creation edge (dV/dt ~ 0); check the weights' scale")

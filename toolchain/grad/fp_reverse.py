@@ -1,0 +1,161 @@
+"""Reverse-mode FP: the chain rule over the spike-causality graph, output to input (gradients.md §2.3).
+
+For spike ``k`` with total derivative ``a_k = dL/dt_k`` and ``g_k = a_k / Vdot_k``::
+
+    a_k = dl/dt_k + sum_{post spikes q, t_q > t_k + d} W[n(k), n(q)] h'(t_q - t_k - d) g_q
+                  + theta beta sum_{own later q} exp(-beta (t_q - t_k)) g_q
+    dL/dW[j, i] = - sum_{k in F_i} g_k y_ji(t_k)
+    dL/dtheta_i = sum_{k in F_i} g_k (1 + sum_{m<k} exp(-beta (t_k - t_m)))
+
+The sums over children are accumulated in reverse time per neuron with two running sums,
+``Z_i(t) = sum_{q in F_i, t_q > t} g_q exp(-beta (t_q - t))`` and ``Y_i(t) = sum g_q h(t_q - t)``, so that
+``sum_q g_q h'(t_q - t) = Z - alpha Y``; moving back by ``D``: ``Y <- Y e^{-alpha D} + Z h(D)``,
+``Z <- Z e^{-beta D}``. Cost per sample: O(arrivals x layer width + spikes). Ties: an arrival at the same
+time as a spike does not cause it, so in reverse time arrivals are processed before spikes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from toolchain.grad.params import Grads, zeros_like_params
+from toolchain.lif.forward import Forward
+from toolchain.lif.kernels import psp, psp_integral, psp_slope, spike_slope
+from toolchain.losses import LossValue
+from toolchain.network import Network
+
+
+@njit(cache=False)
+def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta,
+                     t_end):
+    n_pre, n = w.shape
+    n_sp = sp_t.shape[0]
+    n_arr = arr_t.shape[0]
+    dw = np.zeros((n_pre, n))
+    drec = np.zeros((n, n)) if has_rec else np.zeros((1, 1))
+    dth = np.zeros(n)
+    a_pre = np.zeros(n_arr)
+    a_tot = seed.copy()
+    # reset traces R_k = sum_{m < k, same neuron} exp(-beta (t_k - t_m)), computed forwards
+    trace = np.zeros(n_sp)
+    last_t = np.full(n, -1.0)
+    last_r = np.zeros(n)
+    for k in range(n_sp):
+        i = sp_n[k]
+        if last_t[i] >= 0.0:
+            trace[k] = (last_r[i] + 1.0) * math.exp(-b[i] * (sp_t[k] - last_t[i]))
+        last_t[i] = sp_t[k]
+        last_r[i] = trace[k]
+    y = np.zeros(n)
+    z = np.zeros(n)
+    tz = np.full(n, t_end)
+    k = n_sp - 1
+    m = n_arr - 1
+    r = n_sp - 1
+    while True:
+        t_e = arr_t[m] if m >= 0 else -np.inf
+        t_r = sp_t[r] + rec_delay if (has_rec and r >= 0) else -np.inf
+        t_s = sp_t[k] if k >= 0 else -np.inf
+        t = max(t_e, t_r, t_s)
+        if t == -np.inf:
+            break
+        if t_e == t or t_r == t:  # an arrival: read the running sums of every post neuron
+            external = t_e == t
+            j = arr_src[m] if external else sp_n[r]
+            weights = w[j] if external else rec_w[j]
+            grad = dw[j] if external else drec[j]
+            acc = 0.0
+            if t < t_end:
+                d_prev, ea, eb, hd, a_prev, b_prev = -1.0, 0.0, 0.0, 0.0, -1.0, -1.0
+                for i in range(n):
+                    d = tz[i] - t
+                    tz[i] = t
+                    if z[i] == 0.0 and y[i] == 0.0:
+                        continue
+                    if d > 0.0:
+                        if d != d_prev or a[i] != a_prev or b[i] != b_prev:
+                            ea, eb, hd = math.exp(-a[i] * d), math.exp(-b[i] * d), psp(d, a[i], b[i])
+                            d_prev, a_prev, b_prev = d, a[i], b[i]
+                        y[i] = y[i] * ea + z[i] * hd
+                        z[i] = z[i] * eb
+                    grad[i] -= y[i]
+                    acc += weights[i] * (z[i] - a[i] * y[i])
+            if external:
+                a_pre[m] = acc
+                m -= 1
+            else:
+                a_tot[r] += acc
+                r -= 1
+        else:  # a spike of this layer: its total derivative is complete
+            i = sp_n[k]
+            d = tz[i] - t
+            if d > 0.0:
+                y[i] = y[i] * math.exp(-a[i] * d) + z[i] * psp(d, a[i], b[i])
+                z[i] = z[i] * math.exp(-b[i] * d)
+            tz[i] = t
+            a_k = a_tot[k] + theta[i] * b[i] * z[i]
+            g = a_k / spike_slope(sp_i[k], theta[i], b[i])
+            z[i] += g
+            dth[i] += g * (1.0 + trace[k])
+            k -= 1
+    return dw, drec, dth, a_pre
+
+
+@njit(cache=False)
+def _reverse_leaky(arr_t, arr_src, w, a, b, t_end, tmax, kink, kink_slope, c_max, c_int):
+    n_pre, n = w.shape
+    dw = np.zeros((n_pre, n))
+    a_pre = np.zeros(arr_t.shape[0])
+    for m in range(arr_t.shape[0]):
+        t = arr_t[m]
+        if t >= t_end:
+            break
+        j = arr_src[m]
+        acc = 0.0
+        for o in range(n):
+            if c_max[o] != 0.0 and t < tmax[o]:
+                s = tmax[o] - t
+                dw[j, o] += c_max[o] * psp(s, a[o], b[o])
+                acc -= c_max[o] * w[j, o] * psp_slope(s, a[o], b[o])
+            if c_int[o] != 0.0:
+                s = t_end - t
+                dw[j, o] += c_int[o] * psp_integral(s, a[o], b[o])
+                acc -= c_int[o] * w[j, o] * psp(s, a[o], b[o])
+        a_pre[m] = acc
+    for o in range(n):
+        if kink[o] >= 0:
+            a_pre[kink[o]] += c_max[o] * kink_slope[o]
+    return dw, a_pre
+
+
+def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
+    """dL/d(parameters) of one sample by reverse-mode FP."""
+    grads = zeros_like_params(net)
+    top = net.n_layers - 1
+    if net.readout == "leaky-integrator":
+        ro = fwd.readout
+        arr_t, arr_src, _ = fwd.arrivals(net, top)
+        dw, seed = _reverse_leaky(arr_t, arr_src, net.weights[top], 1.0 / net.tau_syn[top],
+                                  1.0 / net.tau_mem[top], fwd.t_end, ro.tmax, ro.kink, ro.kink_slope,
+                                  loss.d_vmax, loss.d_vint)
+        grads["weights"][top] = dw
+        top -= 1
+    else:
+        seed = loss.d_times
+    for layer in range(top, -1, -1):
+        sp = fwd.layers[layer]
+        arr_t, arr_src, _ = fwd.arrivals(net, layer)
+        rec = net.recurrent[layer] if layer < net.n_layers - 1 else None
+        dw, drec, dth, seed = _reverse_spiking(
+            sp.times, sp.neurons, sp.current, np.asarray(seed, dtype=np.float64), arr_t, arr_src,
+            net.weights[layer], rec if rec is not None else np.zeros((1, 1)), rec is not None,
+            net.recurrent_delays[layer] if rec is not None else 0.0, 1.0 / net.tau_syn[layer],
+            1.0 / net.tau_mem[layer], net.threshold[layer], fwd.t_end)
+        grads["weights"][layer] = dw
+        grads["threshold"][layer] = dth
+        if rec is not None:
+            grads["recurrent"][layer] = drec
+    return grads

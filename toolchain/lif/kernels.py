@@ -1,0 +1,205 @@
+"""The LIF kernels and threshold-crossing solvers (reference/gradients.md §0, §1, §7.3), compiled with numba.
+
+Notation: ``a = 1/tau_syn`` (alpha), ``b = 1/tau_mem`` (beta), ``d = b - a``. One unit input charge gives
+the post-synaptic potential
+
+    h(s) = (exp(-a s) - exp(-b s)) / (b - a) = exp(-a s) * s * phi(d s),   phi(x) = (1 - exp(-x)) / x,
+
+evaluated through ``expm1`` so that ``tau_mem`` close to (or equal to) ``tau_syn`` loses no digits.
+Between events the state evolves exactly: ``V(s) = V0 exp(-b s) + I0 h(s)``, ``I(s) = I0 exp(-a s)``.
+
+:func:`next_crossing` returns the first ``s`` in ``(0, S]`` with ``V(s) = theta`` (or ``inf``). On an
+event-free interval ``V`` has at most one extremum, at ``exp(d s*) = b (I0 - d V0) / (a I0)``, so the
+first crossing, if any, lies on a bracket where ``V`` increases monotonically; it is found in closed
+form when ``tau_mem = 2 tau_syn`` (a quadratic in ``exp(-b s)``) or ``tau_mem = tau_syn`` (Lambert W),
+and otherwise by safeguarded Newton iteration on the bracket.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+#: Closed forms are used automatically (METHOD_AUTO); METHOD_NUMERIC forces the bracketed solver.
+METHOD_AUTO = 0
+METHOD_NUMERIC = 1
+#: dV/dt at a spike is > 0 by construction; all gradient engines floor it at VDOT_FLOOR * theta / tau_mem
+#: so that a spike at a numerical tangency cannot produce an infinite sensitivity (gradients.md §7.2).
+VDOT_FLOOR = 1e-9
+
+
+@njit(cache=False, fastmath=False)
+def psp(s: float, a: float, b: float) -> float:
+    """h(s): membrane response to a unit charge at s = 0 (0 for s <= 0)."""
+    if s <= 0.0:
+        return 0.0
+    d = b - a
+    if d == 0.0:
+        return s * math.exp(-a * s)
+    if abs(d * s) < 1.0:
+        return math.exp(-a * s) * (-math.expm1(-d * s)) / d
+    return (math.exp(-a * s) - math.exp(-b * s)) / (b - a)
+
+
+@njit(cache=False)
+def psp_slope(s: float, a: float, b: float) -> float:
+    """h'(s) = exp(-b s) - a h(s) (0 for s <= 0)."""
+    if s <= 0.0:
+        return 0.0
+    return math.exp(-b * s) - a * psp(s, a, b)
+
+
+@njit(cache=False)
+def psp_integral(s: float, a: float, b: float) -> float:
+    """H(s) = integral_0^s h = ((1 - exp(-a s)) / a - h(s)) / b (0 for s <= 0)."""
+    if s <= 0.0:
+        return 0.0
+    return (-math.expm1(-a * s) / a - psp(s, a, b)) / b
+
+
+@njit(cache=False)
+def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, float]:
+    """Exact free evolution over ``s``: returns (V(s), I(s))."""
+    return v0 * math.exp(-b * s) + i0 * psp(s, a, b), i0 * math.exp(-a * s)
+
+
+@njit(cache=False)
+def voltage_slope(v: float, i: float, b: float) -> float:
+    """dV/dt = I - b V."""
+    return i - b * v
+
+
+@njit(cache=False)
+def spike_slope(i: float, theta: float, b: float) -> float:
+    """dV/dt just before a spike, I(t^-) - b theta, floored at VDOT_FLOOR * b * theta."""
+    return max(i - b * theta, VDOT_FLOOR * b * theta)
+
+
+@njit(cache=False)
+def stationary_time(v0: float, i0: float, a: float, b: float) -> float:
+    """Time s* > 0 of the single extremum of V(s) = v0 e^{-bs} + i0 h(s), or inf if there is none.
+
+    From dV/ds = 0: exp(d s*) = b (i0 - d v0) / (a i0), written with log1p so that d -> 0 is exact.
+    """
+    if i0 == 0.0:
+        return math.inf
+    d = b - a
+    if d == 0.0:
+        s = 1.0 / a - v0 / i0
+        return s if s > 0.0 else math.inf
+    u = 1.0 - d * v0 / i0
+    if u <= 0.0:
+        return math.inf
+    s = (math.log1p(d / a) + math.log(u)) / d
+    return s if s > 0.0 else math.inf
+
+
+@njit(cache=False)
+def lambert_w0(z: float) -> float:
+    """Principal branch W0(z) for z in [-1/e, 0], by Halley iteration from a branch-point series."""
+    if z <= -1.0 / math.e:
+        return -1.0
+    p = math.sqrt(2.0 * (math.e * z + 1.0))
+    w = -1.0 + p - p * p / 3.0 + 11.0 / 72.0 * p * p * p if z < -0.25 else z * (1.0 - z)
+    for _ in range(60):
+        ew = math.exp(w)
+        f = w * ew - z
+        wp1 = w + 1.0
+        if wp1 == 0.0:
+            break
+        step = f / (ew * wp1 - (w + 2.0) * f / (2.0 * wp1))
+        w -= step
+        if abs(step) <= 1e-16 * (1.0 + abs(w)):
+            break
+    return w
+
+
+@njit(cache=False)
+def _newton_bracketed(v0: float, i0: float, theta: float, a: float, b: float, hi: float) -> float:
+    """Root of V(s) = theta on [0, hi], where V increases monotonically from V(0) < theta to V(hi) >= theta."""
+    lo = 0.0
+    s = hi
+    for _ in range(200):
+        v, i = advance(v0, i0, s, a, b)
+        f = v - theta
+        if f >= 0.0:
+            hi = s
+        else:
+            lo = s
+        slope = i - b * v
+        nxt = s - f / slope if slope > 0.0 else -1.0
+        if not (lo < nxt < hi):
+            nxt = 0.5 * (lo + hi)
+        if abs(nxt - s) <= 4e-16 * abs(nxt) or hi - lo <= 4e-16 * hi:
+            s = nxt
+            break
+        s = nxt
+    return s
+
+
+@njit(cache=False)
+def _quadratic_root(v0: float, i0: float, theta: float, b: float, hi: float) -> float:
+    """tau_mem = 2 tau_syn: with x = exp(-b s) and c = i0 / b, V = -c x^2 + (v0 + c) x; solve V = theta."""
+    c = i0 / b
+    bq = v0 + c
+    disc = bq * bq - 4.0 * c * theta
+    if disc < 0.0:
+        disc = 0.0  # tangency within round-off; the bracket guarantees a root
+    q = 0.5 * (bq + math.copysign(math.sqrt(disc), bq))
+    x_lo = math.exp(-b * hi)
+    best = -1.0
+    for x in (q / c if c != 0.0 else -1.0, theta / q if q != 0.0 else -1.0):
+        if x_lo * (1.0 - 1e-12) <= x <= 1.0 + 1e-12 and x > best:
+            best = x
+    if best <= 0.0:
+        return -1.0
+    return min(max(-math.log(best) / b, 0.0), hi)
+
+
+@njit(cache=False)
+def _lambert_root(v0: float, i0: float, theta: float, b: float, hi: float) -> float:
+    """tau_mem = tau_syn: V = (v0 + i0 s) e^{-b s} = theta gives s = -w/b - v0/i0 with w = W0(z),
+    z = -b theta / i0 * exp(-b v0 / i0)."""
+    z = -b * theta / i0 * math.exp(-b * v0 / i0)
+    if z < -1.0 / math.e * (1.0 + 1e-12):
+        return -1.0
+    w = lambert_w0(max(z, -1.0 / math.e))
+    s = -w / b - v0 / i0
+    return min(max(s, 0.0), hi)
+
+
+@njit(cache=False)
+def next_crossing(v0: float, i0: float, theta: float, a: float, b: float, span: float,
+                  method: int) -> float:
+    """First s in (0, span] with V(s) = theta, starting from V(0) = v0 < theta, I(0) = i0; inf if none."""
+    if i0 <= 0.0 or i0 - b * v0 <= 0.0:
+        return math.inf  # V falls, or rises towards a limit below 0 < theta
+    s_star = stationary_time(v0, i0, a, b)
+    hi = s_star if s_star < span else span
+    if not math.isfinite(hi):
+        return math.inf
+    v_hi, _ = advance(v0, i0, hi, a, b)
+    if v_hi < theta:
+        return math.inf
+    if method == METHOD_AUTO:
+        if b * 2.0 == a:
+            s = _quadratic_root(v0, i0, theta, b, hi)
+            if s >= 0.0:
+                return s
+        elif a == b:
+            s = _lambert_root(v0, i0, theta, b, hi)
+            if s >= 0.0:
+                return s
+    return _newton_bracketed(v0, i0, theta, a, b, hi)
+
+
+def crossing(v0: float, i0: float, theta: float, tau_syn: float, tau_mem: float, span: float,
+             numeric: bool = False) -> float:
+    """Python entry point of :func:`next_crossing` (``numeric=True`` skips the closed forms)."""
+    return float(next_crossing(float(v0), float(i0), float(theta), 1.0 / tau_syn, 1.0 / tau_mem,
+                               float(span), METHOD_NUMERIC if numeric else METHOD_AUTO))
+
+
+psp_vec = np.vectorize(lambda s, a, b: psp(float(s), float(a), float(b)), otypes=[np.float64])
