@@ -184,8 +184,7 @@ def run_hil(config: ChipConfig, raster, device: str | Backend = "xylosim",
     ref = get_backend(reference) if isinstance(reference, str) else reference
     records = []
     for backend in (dev, ref):
-        backend.apply(config)
-        backend.reset()
+        backend.apply(config)  # every evolve sample starts from reset (Backend interface)
         records.append(backend.evolve(raster, record="all", clip_inputs=clip_inputs))
     return compare_records(records[0], records[1], history=history, device_name=dev.name,
                            reference_name=ref.name, chip=config.chip)

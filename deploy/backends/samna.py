@@ -48,6 +48,8 @@ SAMNA_LAYOUT: dict[str, tuple[str, str, str]] = {
     "xylo-imu": ("xyloImu", "hidden", "HiddenNeuron"),
     "xylo-audio3": ("xyloAudio3", "hidden", "HiddenNeuron"),
 }
+#: samna submodule -> hidden neuron class
+SAMNA_LAYOUT_BY_MODULE = {module: neuron for module, _, neuron in SAMNA_LAYOUT.values()}
 #: samna device type names of the dev kits, per chip (as rockpool's ``find_xylo_hdks`` lists them)
 DEVICE_TYPES: dict[str, tuple[str, ...]] = {
     "xylo-audio2": ("XyloDevKit", "XyloTestBoard", "XyloA2TestBoard"),
@@ -240,8 +242,6 @@ def write_samna_configuration(fields: dict[str, Any], samna) -> Any:
                 _set(target, name, value, section, resolve)
     return config
 
-
-SAMNA_LAYOUT_BY_MODULE = {module: neuron for module, _, neuron in SAMNA_LAYOUT.values()}
 
 
 def validate_with_samna(samna_config: Any, module_name: str, samna) -> None:
