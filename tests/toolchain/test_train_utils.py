@@ -153,6 +153,8 @@ def test_clip_global_norm():
     assert np.array_equal(unclipped["b"], grads["b"])
     with pytest.raises(InputError, match="gradient of 'b' is not finite"):
         clip_global_norm({"a": np.ones(2), "b": np.array([np.inf])}, 1.0)
+    huge, norm = clip_global_norm({"a": np.array([1e200, -1e200])}, 1.0)  # no overflow in the norm
+    assert norm == pytest.approx(np.sqrt(2) * 1e200) and np.allclose(huge["a"], [2**-0.5, -(2**-0.5)])
     with pytest.raises(HyperparameterError, match="max_grad_norm"):
         clip_global_norm(grads, 0.0)
 
@@ -221,6 +223,10 @@ def test_threshold_on_the_voltage_grid():
         threshold_on_grid(np.array([1.0]), unit)  # 50000 units > 32767
     with pytest.raises(InputError, match="must be positive"):
         threshold_on_grid(np.array([-0.1]), unit)
+    with pytest.raises(InputError, match="voltage unit must be a positive number"):
+        threshold_on_grid(np.array([1.0]), 0.0)
+    with pytest.raises(InputError, match="raise the weights"):
+        threshold_on_grid(np.array([1e308]), 1e-300)
 
 
 def test_voltage_unit_matches_the_bit_accurate_simulator():

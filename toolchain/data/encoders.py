@@ -51,8 +51,8 @@ def latency_encode(features: np.ndarray, t_early: float, t_late: float, *, lo: f
         raise InputError(f"latency_encode takes features (N, F), got shape {x.shape}")
     if not (0.0 <= t_early < t_late and np.isfinite(t_late)):
         raise InputError(f"need 0 <= t_early < t_late (seconds), got t_early={t_early}, t_late={t_late}")
-    if not hi > lo:
-        raise InputError(f"need hi > lo, got lo={lo}, hi={hi}")
+    if not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+        raise InputError(f"need finite lo < hi, got lo={lo}, hi={hi}")
     if bias_time is not None and not (np.isfinite(bias_time) and bias_time >= 0):
         raise InputError(f"bias_time must be a non-negative number of seconds, got {bias_time}")
     _check_finite(x, "features")

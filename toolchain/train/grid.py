@@ -111,14 +111,17 @@ def threshold_on_grid(theta: np.ndarray, unit: float, bits: int = THRESHOLD_BITS
     threshold is too large (or too small) for the weights feeding the neuron.
     """
     theta = _finite_array(theta, "threshold")
-    q = np.rint(theta / unit)
+    if not (isinstance(unit, (int, float)) and math.isfinite(unit) and unit > 0):
+        raise InputError(f"the voltage unit must be a positive number, got {unit!r} (see voltage_unit)")
+    with np.errstate(over="ignore"):
+        q = np.rint(theta / unit)
     q_max = _int_max(bits)
     bad = (q < 1) | (q > q_max)
     if np.any(bad):
         i = tuple(int(k) for k in np.argwhere(bad)[0])
         hint = ("the weights are too small for this threshold: raise the weights or lower the threshold"
                 if q[i] > q_max else "thresholds must be positive and at least one voltage unit")
-        raise InputError(f"threshold{list(i)} = {theta[i]:.6g} is {int(q[i])} voltage units of {unit:.6g}; "
+        raise InputError(f"threshold{list(i)} = {theta[i]:.6g} is {q[i]:.6g} voltage units of {unit:.6g}; "
                          f"the chip takes 1..{q_max} ({hint})")
     return q.astype(np.int64), q * unit
 

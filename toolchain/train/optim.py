@@ -129,8 +129,16 @@ class LRSchedule:
 
 
 def global_norm(grads: Params) -> float:
-    """``sqrt(sum of g**2 over every entry of every array)``."""
-    return math.sqrt(sum(float(np.sum(np.square(g, dtype=np.float64))) for g in grads.values()))
+    """``sqrt(sum of g**2 over every entry of every array)``, computed as ``m * sqrt(sum (g / m)**2)``
+    with ``m = max |g|`` so that large finite gradients do not overflow; ``nan`` if any entry is not
+    finite."""
+    arrays = [np.asarray(g, dtype=np.float64) for g in grads.values()]
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        return math.nan
+    peak = max((float(np.max(np.abs(a), initial=0.0)) for a in arrays), default=0.0)
+    if peak == 0.0:
+        return 0.0
+    return peak * math.sqrt(sum(float(np.sum(np.square(a / peak))) for a in arrays))
 
 
 def clip_global_norm(grads: Params, max_norm: float | None) -> tuple[Params, float]:
@@ -144,7 +152,7 @@ def clip_global_norm(grads: Params, max_norm: float | None) -> tuple[Params, flo
     norm = global_norm(grads)
     if not math.isfinite(norm):
         bad = next(name for name, g in grads.items() if not np.all(np.isfinite(g)))
-        raise InputError(f"gradient norm is {norm} (gradient of {bad!r} is not finite); training diverged")
+        raise InputError(f"gradient of {bad!r} is not finite; training diverged (lower the learning rate)")
     if max_norm is None or norm <= max_norm:
         return {k: np.asarray(g, dtype=np.float64) for k, g in grads.items()}, norm
     scale = max_norm / norm
