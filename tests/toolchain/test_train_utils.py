@@ -45,6 +45,7 @@ from toolchain.train.grid import (
     on_grid,
     project,
     quantize_weights,
+    shared_scales,
     snap_times,
     tau_on_grid,
     threshold_on_grid,
@@ -212,6 +213,23 @@ def test_projection_is_straight_through_and_training_on_the_grid_works():
     q, s = quantize_weights(np.array([[0.5, -1.0]]))
     assert q.tolist() == [[64, -127]] and s == 1 / 127
     assert np.array_equal(on_grid(np.array([[0.5, -1.0]])), q * s)
+
+
+def test_shared_scales_differ_by_powers_of_two_and_hold_every_matrix():
+    rng = np.random.default_rng(8)
+    w_in, w_rec, zero = rng.normal(size=(5, 8)), 0.07 * rng.normal(size=(8, 8)), np.zeros((8, 8))
+    scales = shared_scales([w_in, w_rec, zero])
+    assert scales[1] == np.max(np.abs(w_rec)) / 127  # the finest matrix uses the full range
+    ratio = scales[0] / scales[1]
+    assert ratio == 2.0 ** round(np.log2(ratio)) and ratio > 1 and scales[2] == scales[1]
+    q_in, _ = quantize_weights(w_in, scale=scales[0])
+    assert 64 <= np.max(np.abs(q_in)) <= 127  # at least half the int8 range
+    forward = project({"W_in": w_in, "W_rec": w_rec}, ["W_in", "W_rec"],
+                      scales={"W_in": scales[0], "W_rec": scales[1]})
+    assert np.array_equal(forward["W_in"], q_in * scales[0])
+    with pytest.raises(InputError, match="weight shift spans"):
+        shared_scales([np.ones(2), np.full(2, 1e6)])
+    assert shared_scales([zero]) == [1.0]
 
 
 def test_threshold_on_the_voltage_grid():

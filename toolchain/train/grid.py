@@ -31,7 +31,7 @@ from toolchain.data.spikes import snap_spike_train, snap_times
 
 __all__ = [
     "chip_delays", "check_layer_plan", "dash_for_tau", "on_grid", "project", "quantize_weights",
-    "snap_spike_train", "snap_times", "tau_on_grid", "threshold_on_grid", "voltage_unit",
+    "shared_scales", "snap_spike_train", "snap_times", "tau_on_grid", "threshold_on_grid", "voltage_unit",
 ]
 
 WEIGHT_BITS = 8
@@ -80,20 +80,55 @@ def quantize_weights(W: np.ndarray, bits: int = WEIGHT_BITS, scale: float | None
     return q.astype(np.int64), float(scale)
 
 
+def shared_scales(matrices: list[np.ndarray], bits: int = WEIGHT_BITS,
+                  chip: str | ChipSpec = "xylo-audio2") -> list[float]:
+    """Scales for matrices that feed the same neurons (e.g. a layer's input and recurrent weights).
+
+    On the chip such matrices share the neurons' voltage unit and differ only by their weight shift:
+    ``s_m = s_0 * 2**k_m`` with ``k_m`` in the chip's shift range. The finest matrix gets
+    ``s_0 = max|W| / 127`` (``k = 0``); every other gets the smallest power-of-two multiple that holds
+    its largest weight, so it uses at least half of the int8 range. Matrices in the same chip weight
+    bank (several hidden->hidden hops into one layer) share one shift: pass them concatenated.
+    """
+    if not matrices:
+        raise InputError("shared_scales needs at least one matrix")
+    q_max, max_shift = _int_max(bits), get_chip(chip).shift_range[1]
+    peaks = [float(np.max(np.abs(_finite_array(W, f"matrices[{i}]")), initial=0.0))
+             for i, W in enumerate(matrices)]
+    nonzero = [p for p in peaks if p > 0]
+    if not nonzero:
+        return [1.0] * len(peaks)
+    base = min(nonzero) / q_max
+    shifts = [0 if p == 0 else max(0, math.ceil(math.log2(p / q_max / base) - 1e-12)) for p in peaks]
+    if max(shifts) > max_shift:
+        i = int(np.argmax(shifts))
+        raise InputError(f"matrices[{i}] is {peaks[i] / min(nonzero):.3g} times larger than the finest "
+                         f"matrix feeding the same neurons; the chip's weight shift spans 2**0..2**{max_shift} "
+                         "(rescale the weights so the matrices are closer in magnitude)")
+    return [base * 2.0**k for k in shifts]
+
+
 def on_grid(W: np.ndarray, bits: int = WEIGHT_BITS) -> np.ndarray:
     """The forward value of a weight matrix in chip-grid mode: ``s * round(W / s)``."""
     q, s = quantize_weights(W, bits)
     return q * s
 
 
-def project(params: dict[str, np.ndarray], names: list[str], bits: int = WEIGHT_BITS
-            ) -> dict[str, np.ndarray]:
+def project(params: dict[str, np.ndarray], names: list[str], bits: int = WEIGHT_BITS,
+            scales: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """Copy of ``params`` with the weight matrices ``names`` replaced by their on-grid values (the
-    straight-through forward pass; gradients at the result are applied to the latent ``params``)."""
-    unknown = sorted(set(names) - set(params))
+    straight-through forward pass; gradients at the result are applied to the latent ``params``).
+    A matrix listed in ``scales`` uses that scale (e.g. from :func:`shared_scales`), others their own."""
+    scales = scales or {}
+    unknown = sorted((set(names) | set(scales)) - set(params))
     if unknown:
         raise InputError(f"no parameters named {unknown}; have {sorted(params)}")
-    return {k: (on_grid(v, bits) if k in names else np.array(v)) for k, v in params.items()}
+
+    def grid(name: str) -> np.ndarray:
+        q, s = quantize_weights(params[name], bits, scales.get(name))
+        return q * s
+
+    return {k: (grid(k) if k in names else np.array(v)) for k, v in params.items()}
 
 
 def voltage_unit(weight_scale: float, dt: float) -> float:
