@@ -104,7 +104,8 @@ def shared_scales(matrices: list[np.ndarray], bits: int = WEIGHT_BITS,
         i = int(np.argmax(shifts))
         raise InputError(f"matrices[{i}] is {peaks[i] / min(nonzero):.3g} times larger than the finest "
                          "matrix feeding the same neurons; the chip's weight shift spans "
-                         f"2**0..2**{max_shift} (rescale the weights so the matrices are closer in magnitude)")
+                         f"2**0..2**{max_shift} (rescale the weights so the matrices are closer in "
+                         "magnitude)")
     return [base * 2.0**k for k in shifts]
 
 
