@@ -77,8 +77,10 @@ class Task:
             raise InputError(f"task {self.name!r}: n_classes must be an integer >= 2, got {self.n_classes!r}")
         if not (np.isfinite(self.duration) and self.duration > 0):
             raise InputError(f"task {self.name!r}: duration must be positive seconds, got {self.duration!r}")
+        if self.dt is not None:
+            _check_dt(self.dt, required=True)
         for name in SPLIT_NAMES:
-            check_split(getattr(self, name), self.n_inputs, self.n_classes, self.duration,
+            check_split(getattr(self, name), self.n_inputs, self.n_classes, self.duration, self.dt,
                         what=f"task {self.name!r}, {name} split")
 
     def split(self, name: str) -> Split:
@@ -95,10 +97,12 @@ class Task:
         return np.stack([to_raster(s, dt, self.n_inputs, n_steps) for s in self.split(split).inputs])
 
 
-def check_split(split: Split, n_inputs: int, n_classes: int, duration: float, what: str = "split") -> None:
+def check_split(split: Split, n_inputs: int, n_classes: int, duration: float, dt: float | None = None,
+                what: str = "split") -> None:
     """Raise :class:`InputError` naming the sample if a split is malformed: labels not a 1-D integer
     array in ``[0, n_classes)``, a label count that differs from the sample count, or a sample that is
-    not a valid spike train on ``n_inputs`` channels with every event before ``duration``."""
+    not a valid spike train on ``n_inputs`` channels with every event before ``duration`` (and, with a
+    ``dt``, on the grid ``k * dt``)."""
     labels = np.asarray(split.labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise InputError(f"{what}: labels must be a 1-D integer array, got {labels.dtype} {labels.shape}")
@@ -112,6 +116,12 @@ def check_split(split: Split, n_inputs: int, n_classes: int, duration: float, wh
         if times.size and times[-1] >= duration:
             raise InputError(f"{what}, sample {k}: event at {times[-1]:.6g} s is not before the task's "
                              f"duration {duration:.6g} s")
+        if dt is not None and times.size:
+            off = np.abs(times / dt - np.rint(times / dt)) > 1e-6
+            if np.any(off):
+                t = times[np.argmax(off)]
+                raise InputError(f"{what}, sample {k}: event at {t:.9g} s is not on the {dt:g} s grid "
+                                 "(use toolchain.data.spikes.snap_spike_train)")
 
 
 def _select(data: np.ndarray | list, index: np.ndarray) -> np.ndarray | list:
