@@ -71,7 +71,7 @@ class Network:
         n_hidden = n_layers - 1
 
         def per_layer(name: str, value, allow_none_last: bool = False) -> list:
-            if np.ndim(value) == 0 and value is not None:
+            if value is not None and not isinstance(value, (list, tuple)) and np.ndim(value) == 0:
                 items = [value] * n_layers
             else:
                 items = list(value)
