@@ -1,0 +1,66 @@
+"""``spikeline compile``: a trained float network -> a Xylo chip configuration + compile report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from hw_models.chips import chip_names
+from toolchain.cli.common import json_option, report_errors
+
+
+def report_stem(out: Path) -> Path:
+    """Where the compile report of ``config.json`` goes: ``config.report.md`` / ``.json``."""
+    return out.with_name(out.stem + ".report")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("network", type=click.Path(dir_okay=False))
+@click.option("--chip", "-c", required=True, help=f"Target chip: {', '.join(chip_names())}.")
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Chip configuration JSON to write; the report goes next to it (NAME.report.md/.json).")
+@click.option("--dt", type=float, default=None,
+              help="Seconds per chip step (default: the network's own dt, set by `spikeline train`).")
+@click.option("--headroom-bits", type=click.IntRange(0, 8), default=2, show_default=True,
+              help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot.")
+@json_option
+@report_errors
+def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int,
+                as_json: bool) -> None:
+    """Map, quantize and check NETWORK (network.json) for a chip.
+
+    Every problem is reported at once with a resource table (used vs available); the exit status is 2
+    when the network does not fit.
+
+    \b
+    Example:
+      spikeline compile runs/yinyang/network.json --chip xylo-audio2 --out runs/yinyang/config.json
+    """
+    from toolchain.compile import CompileError, compile_network
+    from toolchain.network import load_network
+
+    out = Path(out_path)
+    net = load_network(network)
+    try:
+        config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, source=network)
+    except CompileError as err:
+        if err.report is not None:
+            md, _ = err.report.save(report_stem(out))
+            if not as_json:
+                click.echo(f"{network} does not fit {chip}; report: {md}", err=True)
+                for resource, used, available in err.report.resources:
+                    flag = "  <-- over" if used > available else ""
+                    click.echo(f"  {resource:58s} {used:>8,} / {available:,}{flag}", err=True)
+        raise
+    config.save(out)
+    md, js = report.save(report_stem(out))
+    if as_json:
+        click.echo(json.dumps({"ok": True, "config": str(out), "report": str(js), **report.to_dict()},
+                              indent=2, default=str))
+        return
+    click.echo(f"{network} -> {out} ({chip}; shifts in/rec/out {report.shifts['in']}/{report.shifts['rec']}/"
+               f"{report.shifts['out']}); report: {md}")
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)

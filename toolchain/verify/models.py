@@ -1,0 +1,92 @@
+"""The three views of one network that ``verify`` compares.
+
+* **float**: the trained :class:`~toolchain.network.Network` as saved;
+* **chip grid**: the continuous model the integer configuration realises, i.e. every weight, threshold and
+  time constant read back from the :class:`~hw_models.config.ChipConfig` through the unit mapping
+  (:mod:`toolchain.compile.units`), with the network's own delays. For a network trained on the chip
+  grid it equals the float model up to round-off;
+* **bit-accurate**: the configuration run by :func:`hw_models.simulator.simulate`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw_models.config import ChipConfig
+from hw_models.errors import SpikelineError
+from toolchain.compile import CompileReport, compile_network
+from toolchain.compile.units import taus_of, threshold_to_float, weights_to_float
+from toolchain.network import Network
+
+
+def recompile(net: Network, config: ChipConfig) -> CompileReport:
+    """The compile report under which ``config`` was produced from ``net`` (checks it really was)."""
+    for headroom in range(9):
+        try:
+            candidate, report = compile_network(net, config.chip, dt=config.dt, headroom_bits=headroom)
+        except SpikelineError:
+            continue
+        if candidate == config:
+            return report
+    raise SpikelineError("the configuration was not compiled from this network (recompiling it for "
+                         f"{config.chip} with dt = {config.dt} gives another configuration); verify needs "
+                         "the network.json the configuration came from")
+
+
+def layer_ids(report: CompileReport, layer: int) -> np.ndarray:
+    """Chip hidden ids of hidden layer ``layer`` (1-based)."""
+    entry = report.layout["layers"][layer - 1]
+    return np.arange(entry["first_id"], entry["first_id"] + entry["size"])
+
+
+def chip_grid_network(net: Network, config: ChipConfig, report: CompileReport) -> Network:
+    """The continuous network whose parameters are exactly those the integer configuration realises."""
+    L = net.n_layers
+    shift = {"in": config.weight_shift_in, "rec": config.weight_shift_rec, "out": config.weight_shift_out}
+    weights, recurrent, tau_s, tau_m, theta = [], [], [], [], []
+    for post in range(1, L + 1):
+        lr = report.layers[post - 1]
+        c = lr.current_unit
+        if post == 1:
+            q, d_syn, d_mem, th = (config.weights_in[:, layer_ids(report, 1), 0], *_neuron_fields(config, report, 1))
+        elif post < L:
+            pre, ids = layer_ids(report, post - 1), layer_ids(report, post)
+            q = _recurrent_block(config, report, pre, ids)
+            d_syn, d_mem, th = _neuron_fields(config, report, post)
+        else:
+            q = config.weights_out[layer_ids(report, L - 1)]
+            d_syn, d_mem = config.dash_syn_out, config.dash_mem_out
+            th = None if net.readout == "leaky-integrator" else config.threshold_out
+        weights.append(weights_to_float(q, c, shift[lr.matrix]))
+        if post < L:
+            ids = layer_ids(report, post)
+            recurrent.append(None if net.recurrent[post - 1] is None else
+                             weights_to_float(_recurrent_block(config, report, ids, ids), c, shift["rec"]))
+        tau_s.append(taus_of(d_syn, config.dt))
+        tau_m.append(taus_of(d_mem, config.dt))
+        theta.append(None if th is None else threshold_to_float(th, c, config.dt))
+    return Network.create(weights, tau_s, tau_m, theta, recurrent, net.delays, net.recurrent_delays,
+                          net.readout, config.dt, dict(net.metadata, view="chip-grid"))
+
+
+def _neuron_fields(config: ChipConfig, report: CompileReport, layer: int):
+    ids = layer_ids(report, layer)
+    return config.dash_syn[ids], config.dash_mem[ids], config.threshold[ids]
+
+
+def _recurrent_block(config: ChipConfig, report: CompileReport, pre: np.ndarray, post: np.ndarray) -> np.ndarray:
+    """Recurrent weights ``pre -> post``, folding each neuron's relay chain back onto it."""
+    relay_of = {}
+    for src, targets in enumerate(config.aliases):
+        for t in targets:
+            relay_of[t] = src
+    w = config.weights_rec[:, :, 0]
+    block = w[np.ix_(pre, post)].copy()
+    for relay, src in relay_of.items():
+        root = src
+        while root in relay_of:
+            root = relay_of[root]
+        hit = np.flatnonzero(pre == root)
+        if hit.size:
+            block[hit[0]] += w[relay, post]
+    return block

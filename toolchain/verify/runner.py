@@ -1,0 +1,186 @@
+"""``verify``: a test split through the float model, the chip-grid model and the bit-accurate simulator.
+
+Reports, side by side: the accuracy of each, confusion matrices, per-layer spike-count agreement and
+spike-time divergence between the chip-grid model and the simulator, and how close the integer states come
+to their int16 rails.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hw_models.config import ChipConfig
+from hw_models.errors import InputError
+from hw_models.simulator import Record, simulate
+from toolchain.lif.forward import Forward, forward
+from toolchain.network import Network
+from toolchain.verify import chip_decode
+from toolchain.verify.models import chip_grid_network, layer_ids, recompile
+
+#: Decision rule names used in ``network.metadata["decision"]`` -> chip rule.
+RULE_ALIASES = {"first-spike": "first-spike", "ttfs": "first-spike", "first_spike": "first-spike",
+                "spike-count": "spike-count", "count": "spike-count", "max-voltage": "max-voltage",
+                "integrated-voltage": "integrated-voltage"}
+
+
+@dataclass
+class ModelResult:
+    name: str
+    predictions: np.ndarray
+    accuracy: float
+    confusion: np.ndarray
+    spike_counts: list[np.ndarray]  # per spiking layer: (samples, neurons)
+    first_times: list[np.ndarray]  # per spiking layer: (samples, neurons) seconds, inf if silent
+    seconds: float
+
+
+@dataclass
+class VerifyResult:
+    task: str
+    split: str
+    chip: str
+    dt: float
+    rule: str
+    labels: np.ndarray
+    models: dict[str, ModelResult]
+    layer_agreement: list[dict] = field(default_factory=list)
+    rails: dict[str, float] = field(default_factory=dict)
+    sample_chip_layers: list[np.ndarray] = field(default_factory=list)  # sample 0: (T, n) per spiking layer
+    sample_forward: Forward | None = None
+
+    def accuracy(self, name: str) -> float:
+        return self.models[name].accuracy
+
+
+def float_decide(results: list[Forward], rule: str, n_out: int) -> np.ndarray:
+    """The same rules as :mod:`toolchain.verify.chip_decode`, on exact float spike times."""
+    out = np.full(len(results), -1)
+    for k, fwd in enumerate(results):
+        if rule in ("max-voltage", "integrated-voltage"):
+            ro = fwd.readout
+            out[k] = int(np.argmax(ro.vmax if rule == "max-voltage" else ro.vint))
+            continue
+        sp = fwd.layers[-1]
+        if sp.times.size == 0:
+            continue
+        first = np.full(n_out, np.inf)
+        np.minimum.at(first, sp.neurons, sp.times)
+        if rule == "first-spike":
+            out[k] = int(np.argmin(first))
+        else:
+            counts = sp.counts(n_out)
+            tied = np.flatnonzero(counts == counts.max())
+            out[k] = int(tied[np.argmin(first[tied])])
+    return out
+
+
+def _confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
+    m = np.zeros((n, n + 1), np.int64)  # last column: no decision
+    np.add.at(m, (labels, np.where(pred < 0, n, pred)), 1)
+    return m
+
+
+def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str
+                 ) -> tuple[ModelResult, list[Forward]]:
+    start = time.perf_counter()
+    results = [forward(net, s, t_end) for s in inputs]
+    n_out = net.layer_sizes[-1]
+    pred = float_decide(results, rule, n_out)
+    n_spiking = net.n_layers - (1 if net.readout == "leaky-integrator" else 0)
+    counts, firsts = [], []
+    for layer in range(n_spiking):
+        n = net.layer_sizes[layer + 1]
+        counts.append(np.stack([r.layers[layer].counts(n) for r in results]))
+        ft = np.full((len(results), n), np.inf)
+        for k, r in enumerate(results):
+            np.minimum.at(ft[k], r.layers[layer].neurons, r.layers[layer].times)
+        firsts.append(ft)
+    return ModelResult(name, pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_out), counts, firsts,
+                       time.perf_counter() - start), results
+
+
+def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, labels: np.ndarray,
+                rule: str) -> tuple[ModelResult, Record, list[np.ndarray]]:
+    start = time.perf_counter()
+    rec = simulate(config, rasters)
+    pred = chip_decode.decide(rec, rule)
+    spikes = rec["Spikes"].astype(np.int64)
+    counts, firsts = [], []
+    n_t = spikes.shape[1]
+    layers = [spikes[..., layer_ids(report, layer)] for layer in range(1, net.n_layers)]
+    if net.readout == "spiking":
+        layers.append(rec["Spikes_out"].astype(np.int64))
+    for s in layers:
+        counts.append(s.sum(axis=1))
+        first = chip_decode.first_step(s)
+        firsts.append(np.where(first < n_t, (first + 1) * config.dt, np.inf))  # end of the step
+    n_out = net.layer_sizes[-1]
+    return ModelResult("bit-accurate", pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_out),
+                       counts, firsts, time.perf_counter() - start), rec, [s[0] for s in layers]
+
+
+def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
+    rows = []
+    for layer, (cg, cc, tg, tc) in enumerate(zip(grid.spike_counts, chip.spike_counts, grid.first_times,
+                                                 chip.first_times, strict=True), start=1):
+        both = np.isfinite(tg) & np.isfinite(tc)
+        # a float crossing in (n dt, (n+1) dt] is recorded by the chip in step n, shown at (n+1) dt
+        expected_end = np.ceil(tg[both] / dt - 1e-9) * dt
+        diff_steps = np.rint((tc[both] - expected_end) / dt).astype(np.int64)
+        rows.append({
+            "layer": layer,
+            "spikes_per_sample_grid": float(cg.sum(axis=1).mean()),
+            "spikes_per_sample_chip": float(cc.sum(axis=1).mean()),
+            "count_equal_fraction": float(np.mean(cg == cc)),
+            "count_correlation": float(np.corrcoef(cg.ravel(), cc.ravel())[0, 1])
+            if cg.std() > 0 and cc.std() > 0 else math.nan,
+            "fires_in_both": int(both.sum()),
+            "fires_only_grid": int((np.isfinite(tg) & ~np.isfinite(tc)).sum()),
+            "fires_only_chip": int((~np.isfinite(tg) & np.isfinite(tc)).sum()),
+            "first_spike_step_diff_mean": float(diff_steps.mean()) if diff_steps.size else math.nan,
+            "first_spike_same_step": float(np.mean(diff_steps == 0)) if diff_steps.size else math.nan,
+            "first_spike_within_1_step": float(np.mean(np.abs(diff_steps) <= 1)) if diff_steps.size else math.nan,
+        })
+    return rows
+
+
+def verify(net: Network, config: ChipConfig, task: str | None = None, split: str = "test",
+           limit: int | None = None, task_options: dict | None = None) -> VerifyResult:
+    """Run ``split`` of the network's task through the three views and compare them."""
+    from toolchain.data import load_task
+
+    meta = net.metadata
+    task = task or meta.get("task")
+    if not task:
+        raise InputError("which task? the network's metadata names none; pass task='yinyang' (or digits, fsdd)")
+    options = dict(meta.get("task_options") or {}) if task_options is None else dict(task_options)
+    t_end = meta.get("t_end")
+    rule = RULE_ALIASES.get(str(meta.get("decision", "")).lower())
+    if t_end is None or rule is None:
+        raise InputError("network.json lacks metadata 't_end' and/or a known 'decision' rule "
+                         f"({', '.join(chip_decode.RULES)}); networks from `spikeline train` carry both")
+    report = recompile(net, config)
+    data = load_task(task, **options)
+    part = data.split(split)
+    n = len(part.labels) if limit is None else min(limit, len(part.labels))
+    inputs, labels = part.inputs[:n], np.asarray(part.labels[:n])
+    rasters = data.rasters(split, dt=config.dt)[:n]
+    if rasters.shape[1] < math.ceil(t_end / config.dt - 1e-9):
+        pad = math.ceil(t_end / config.dt - 1e-9) - rasters.shape[1]
+        rasters = np.concatenate([rasters, np.zeros((n, pad, rasters.shape[2]), rasters.dtype)], axis=1)
+
+    float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule)
+    grid_net = chip_grid_network(net, config, report)
+    grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule)
+    chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule)
+    v = np.abs(rec["Vmem"].astype(np.int64))
+    i = np.abs(rec["Isyn"].astype(np.int64))
+    rails = {"vmem_at_rail_fraction": float(np.mean(v >= 32767)), "isyn_at_rail_fraction": float(np.mean(i >= 32767)),
+             "max_abs_vmem": int(v.max()), "max_abs_isyn": int(i.max())}
+    return VerifyResult(task, split, config.chip, config.dt, rule, labels,
+                        {"float": float_res, "chip-grid": grid_res, "bit-accurate": chip_res},
+                        _agreement(grid_res, chip_res, config.dt), rails, sample_layers, float_runs[0])
