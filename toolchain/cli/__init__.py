@@ -10,6 +10,8 @@ import click
 #: command name -> "module:function". Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
     "sim": "toolchain.cli.sim:sim",
+    "compile": "toolchain.cli.compile:compile_cmd",
+    "verify": "toolchain.cli.verify:verify_cmd",
     "hil": "toolchain.cli.hil:hil",
     "deploy": "toolchain.cli.deploy:deploy",
     "doctor": "toolchain.cli.doctor:doctor",
@@ -17,6 +19,8 @@ COMMANDS: dict[str, str] = {
 
 _SHORT_HELP: dict[str, str] = {
     "sim": "Run a chip configuration on an input raster (bit-accurate).",
+    "compile": "Map and quantize a trained network onto a chip, with a design-rule report.",
+    "verify": "Float vs chip-grid vs bit-accurate accuracy on a test split, with a report.",
     "hil": "Compare a device with a reference bit for bit; report the first divergence.",
     "deploy": "Write a verified bundle or RAM image, or apply a configuration to a backend.",
     "doctor": "Check installed packages, working backends, connected dev kits, bad installs.",

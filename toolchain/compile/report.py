@@ -91,6 +91,6 @@ class CompileReport:
     def save(self, stem: str | os.PathLike) -> tuple[Path, Path]:
         """Write ``stem.md`` and ``stem.json`` atomically."""
         stem = Path(stem)
-        md = atomic_write_text(stem.with_suffix(".md"), self.to_markdown())
-        js = atomic_write_text(stem.with_suffix(".json"), json.dumps(self.to_dict(), indent=2, default=str))
+        md = atomic_write_text(stem.with_name(stem.name + ".md"), self.to_markdown())
+        js = atomic_write_text(stem.with_name(stem.name + ".json"), json.dumps(self.to_dict(), indent=2, default=str))
         return md, js

@@ -1,0 +1,62 @@
+"""``spikeline compile`` and ``spikeline verify`` end to end on a small Yin-Yang network."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hw_models.config import load_config
+from toolchain.cli import main
+from toolchain.network import Network
+
+DT = 1e-3
+
+
+@pytest.fixture()
+def network_file(tmp_path):
+    tau_s, tau_m = -DT / np.log(1 - 2**-2), -DT / np.log(1 - 2**-3)
+    net = Network.random([5, 30, 3], seed=1, tau_syn=tau_s, tau_mem=tau_m, weight_mean=[1.0, 0.6],
+                         weight_std=[1.0, 1.0], delays=[0, DT / 2], dt=DT)
+    net.metadata.update(task="yinyang", task_options={"dt": DT}, t_end=0.06, decision="first-spike")
+    return net.save(tmp_path / "network.json"), net
+
+
+def test_compile_then_verify(tmp_path, network_file):
+    path, net = network_file
+    res = CliRunner().invoke(main, ["compile", str(path), "--chip", "xylo-audio2", "-o", str(tmp_path / "c.json")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "c.report.md").exists() and load_config(tmp_path / "c.json").n_hidden == 30
+    res = CliRunner().invoke(main, ["verify", str(path), str(tmp_path / "c.json"), "--limit", "60", "--json",
+                                    "-o", str(tmp_path / "v")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert set(doc["accuracy"]) == {"float", "chip-grid", "bit-accurate"}
+    assert doc["samples"] == 60
+    # a network that is already on no grid still maps: float and chip-grid views differ only by quantization
+    assert doc["prediction_agreement"]["chip-grid_vs_float"] > 0.8
+    for f in ("report.md", "report.json", "accuracy.png", "raster.png"):
+        assert (tmp_path / "v" / f).exists()
+
+
+def test_compile_reports_every_problem_and_resource_table(tmp_path):
+    net = Network.random([20, 600, 12], seed=0, dt=DT)
+    net.save(tmp_path / "big.json")
+    res = CliRunner().invoke(main, ["compile", str(tmp_path / "big.json"), "--chip", "xylo-imu", "-o",
+                                    str(tmp_path / "c.json")])
+    assert res.exit_code == 2
+    assert "20 input channels" in res.output and "600 neurons; xylo-imu has 496" in res.output
+    assert "hidden neurons" in res.output and "<-- over" in res.output
+    assert not (tmp_path / "c.json").exists() and (tmp_path / "c.report.md").exists()
+
+
+def test_verify_refuses_a_config_from_another_network(tmp_path, network_file):
+    path, net = network_file
+    CliRunner().invoke(main, ["compile", str(path), "--chip", "xylo-audio2", "-o", str(tmp_path / "c.json")])
+    other = Network.random([5, 30, 3], seed=9, tau_syn=net.tau_syn[0][0], tau_mem=net.tau_mem[0][0], dt=DT)
+    other.metadata.update(net.metadata)
+    other.save(tmp_path / "other.json")
+    res = CliRunner().invoke(main, ["verify", str(tmp_path / "other.json"), str(tmp_path / "c.json")])
+    assert res.exit_code == 2 and "not compiled from this network" in res.output

@@ -1,0 +1,50 @@
+"""``spikeline verify``: float vs chip-grid vs bit-accurate accuracy on a task's test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from toolchain.cli.common import json_option, report_errors
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("network", type=click.Path(dir_okay=False))
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--task", "-t", default=None,
+              help="yinyang | digits | fsdd (default: the task recorded in network.json by `spikeline train`).")
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
+              help="Which split to evaluate; training never sees the test split.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N samples.")
+@click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Report folder (default: NETWORK's folder / verify).")
+@json_option
+@report_errors
+def verify_cmd(network: str, config: str, task: str | None, split: str, limit: int | None, out_dir: str | None,
+               as_json: bool) -> None:
+    """Run a test split through the float NETWORK, its chip-grid twin and the bit-accurate simulation of
+    CONFIG, and write report.md, report.json and figures side by side.
+
+    \b
+    Example:
+      spikeline verify runs/yinyang/network.json runs/yinyang/config.json
+      spikeline verify net.json config.json --task yinyang --limit 200 --out verify-report --json
+    """
+    from hw_models.config import load_config
+    from toolchain.network import load_network
+    from toolchain.verify import verify, write_report
+    from toolchain.verify.report import to_dict
+
+    net = load_network(network)
+    cfg = load_config(config)
+    result = verify(net, cfg, task=task, split=split, limit=limit)
+    out = Path(out_dir) if out_dir else Path(network).resolve().parent / "verify"
+    files = write_report(result, out)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "report": str(files["markdown"]), **to_dict(result)}, indent=2))
+        return
+    for name in ("float", "chip-grid", "bit-accurate"):
+        click.echo(f"{name:>13}: {100 * result.accuracy(name):6.2f} %")
+    click.echo(f"report: {files['markdown']}")
