@@ -86,3 +86,14 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "toolchain.cli", "sim", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--backend" in out and "Example" in out
+
+
+def test_check_command(files):
+    d, cfg, _ = files
+    res = run("check", d / "config.json")
+    assert res.exit_code == 0 and "fits xylo-audio2" in res.output and "hidden neurons" in res.output
+    doc = json.loads((d / "config.json").read_text())
+    doc["threshold"][2] = 99999
+    (d / "bad.json").write_text(json.dumps(doc))
+    res = CliRunner().invoke(main, ["check", str(d / "bad.json")])
+    assert res.exit_code == 2 and "threshold[2]" in res.output and "[-32768, 32767]" in res.output

@@ -10,6 +10,7 @@ import click
 #: command name -> "module:function". Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
     "sim": "toolchain.cli.sim:sim",
+    "check": "toolchain.cli.check:check_cmd",
     "compile": "toolchain.cli.compile:compile_cmd",
     "verify": "toolchain.cli.verify:verify_cmd",
     "hil": "toolchain.cli.hil:hil",
@@ -19,6 +20,7 @@ COMMANDS: dict[str, str] = {
 
 _SHORT_HELP: dict[str, str] = {
     "sim": "Run a chip configuration on an input raster (bit-accurate).",
+    "check": "Check a chip configuration against the design rules; show resources used.",
     "compile": "Map and quantize a trained network onto a chip, with a design-rule report.",
     "verify": "Float vs chip-grid vs bit-accurate accuracy on a test split, with a report.",
     "hil": "Compare a device with a reference bit for bit; report the first divergence.",
