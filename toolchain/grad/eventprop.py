@@ -37,17 +37,19 @@ from toolchain.network import Network
 
 
 @njit(cache=False)
-def _propagate(lam_v, lam_i, dt, tau_s, tau_m, source):
-    """Integrate the adjoint backwards over dt for every neuron (exact; constant source dl_V/dV)."""
-    for i in range(lam_v.shape[0]):
-        a = 1.0 / tau_s[i]
-        b = 1.0 / tau_m[i]
-        ea = math.exp(-a * dt)
-        eb = math.exp(-b * dt)
-        c = source[i]
-        lv = lam_v[i] + c
-        lam_i[i] = lam_i[i] * ea + a * lv * psp(dt, a, b) - c * (1.0 - ea)
-        lam_v[i] = lv * eb - c
+def _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source):
+    """Integrate neuron i's adjoint backwards from t_ref[i] to t (exact, constant source dl_V/dV)."""
+    dt = t_ref[i] - t
+    t_ref[i] = t
+    if dt <= 0.0 or (lam_v[i] == 0.0 and lam_i[i] == 0.0 and source[i] == 0.0):
+        return
+    a = 1.0 / tau_s[i]
+    b = 1.0 / tau_m[i]
+    ea = math.exp(-a * dt)
+    c = source[i]
+    lv = lam_v[i] + c
+    lam_i[i] = lam_i[i] * ea + a * lv * psp(dt, a, b) - c * (1.0 - ea)
+    lam_v[i] = lv * math.exp(-b * dt) - c
 
 
 @njit(cache=False)
@@ -67,7 +69,7 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
     err = d_t.copy()
     order_max = np.argsort(-t_max)
     n_max = t_max.shape[0]
-    t_cur = t_end
+    t_ref = np.full(n, t_end)
     k = sp_t.shape[0] - 1
     m = arr_t.shape[0] - 1
     r = sp_t.shape[0] - 1
@@ -80,9 +82,6 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
         t = max(t_e, t_r, t_s, t_j)
         if t == -np.inf:
             break
-        if t < t_end and t < t_cur:
-            _propagate(lam_v, lam_i, t_cur - t, tau_s, tau_m, source)
-            t_cur = t
         if t_e == t or t_r == t:
             external = t_e == t
             j = arr_src[m] if external else sp_n[r]
@@ -90,6 +89,7 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
             total = 0.0
             if t < t_end:
                 for i in range(n):
+                    _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source)
                     total += row[i] * (lam_v[i] - lam_i[i])
                     if external:
                         dw[j, i] -= tau_s[i] * tau_m[i] * lam_i[i]
@@ -103,6 +103,7 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
                 r -= 1
         elif t_s == t:
             i = sp_n[k]
+            _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source)
             cur = sp_i[k] * tau_m[i]  # paper-unit current
             slope = max(cur - theta[i], VDOT_FLOOR * theta[i])
             lam_v[i] = (cur * lam_v[i] + err[k]) / slope
@@ -110,6 +111,7 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
             k -= 1
         else:
             o = order_max[p]
+            _propagate(lam_v, lam_i, t_ref, o, min(t, t_end), tau_s, tau_m, source)
             lam_v[o] -= jump[o] / tau_m[o]
             p += 1
     for o in range(kink.shape[0]):

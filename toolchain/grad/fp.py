@@ -19,12 +19,9 @@ import numpy as np
 
 from toolchain.grad.params import Grads, layer_end, offsets, unflatten
 from toolchain.lif.forward import Forward
-from toolchain.lif.kernels import VDOT_FLOOR, psp_integral, psp_slope, psp_vec
+from toolchain.lif.kernels import VDOT_FLOOR, psp_integral_many, psp_many, psp_slope_many
 from toolchain.losses import LossValue
 from toolchain.network import Network
-
-_slope_vec = np.vectorize(lambda s, a, b: psp_slope(float(s), float(a), float(b)), otypes=[np.float64])
-_integral_vec = np.vectorize(lambda s, a, b: psp_integral(float(s), float(a), float(b)), otypes=[np.float64])
 
 
 def spike_sensitivities(net: Network, fwd: Forward) -> list[np.ndarray]:
@@ -46,16 +43,16 @@ def spike_sensitivities(net: Network, fwd: Forward) -> list[np.ndarray]:
             causal = arr_t < t
             s = t - arr_t[causal]
             src = arr_src[causal]
-            np.add.at(g, where[("weights", layer)] + src * n + i, -psp_vec(s, a[i], b[i]))
+            np.add.at(g, where[("weights", layer)] + src * n + i, -psp_many(s, a[i], b[i]))
             if pre is not None and causal.any():
-                coef = net.weights[layer][src, i] * _slope_vec(s, a[i], b[i])
+                coef = net.weights[layer][src, i] * psp_slope_many(s, a[i], b[i])
                 g[:pre.shape[1]] += coef @ pre[arr_id[causal]]
             if rec is not None:
                 earlier = np.nonzero(sp.times[:k] + rec_delay < t)[0]
                 s_r = t - rec_delay - sp.times[earlier]
                 src_r = sp.neurons[earlier]
-                np.add.at(g, where[("recurrent", layer)] + src_r * n + i, -psp_vec(s_r, a[i], b[i]))
-                g += (rec[src_r, i] * _slope_vec(s_r, a[i], b[i])) @ d_t[earlier]
+                np.add.at(g, where[("recurrent", layer)] + src_r * n + i, -psp_many(s_r, a[i], b[i]))
+                g += (rec[src_r, i] * psp_slope_many(s_r, a[i], b[i])) @ d_t[earlier]
             own = np.nonzero((sp.neurons[:k] == i) & (sp.times[:k] < t))[0]
             decay = np.exp(-b[i] * (t - sp.times[own]))
             g[where[("threshold", layer)] + i] += 1.0 + decay.sum()
@@ -80,8 +77,8 @@ def readout_sensitivities(net: Network, fwd: Forward, sens: list[np.ndarray]) ->
     d_int = np.zeros((n, p_all))
     for o in range(n):
         w = net.weights[top][:, o]
-        for t_obs, out, kernel, slope in ((ro.tmax[o], d_max, psp_vec, _slope_vec),
-                                          (fwd.t_end, d_int, _integral_vec, psp_vec)):
+        for t_obs, out, kernel, slope in ((ro.tmax[o], d_max, psp_many, psp_slope_many),
+                                          (fwd.t_end, d_int, psp_integral_many, psp_many)):
             causal = arr_t < t_obs
             s = t_obs - arr_t[causal]
             np.add.at(out[o], base + arr_src[causal] * n + o, kernel(s, a[o], b[o]))

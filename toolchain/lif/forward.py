@@ -33,6 +33,7 @@ from toolchain.lif.kernels import (
     next_crossing,
     psp,
     psp_integral,
+    psp_many,
     stationary_time,
 )
 from toolchain.network import Network
@@ -155,6 +156,98 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
 
 
 @njit(cache=False)
+def _record(out_t, out_n, out_i, n_out, t, j, i):
+    """Append a spike, doubling the buffers when full; returns the (possibly new) buffers."""
+    if n_out == out_t.shape[0]:
+        out_t = np.concatenate((out_t, np.empty(n_out)))
+        out_n = np.concatenate((out_n, np.empty(n_out, np.int64)))
+        out_i = np.concatenate((out_i, np.empty(n_out)))
+    out_t[n_out] = t
+    out_n[n_out] = j
+    out_i[n_out] = i
+    return out_t, out_n, out_i
+
+
+@njit(cache=False)
+def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spikes):
+    """A layer without recurrent weights, interval by interval between arrivals.
+
+    All neurons share the reference time of the last arrival, so the decay factors of an interval are
+    computed once per distinct (tau_syn, tau_mem). V has at most one extremum per interval, so from V and
+    dV/dt at both ends: V(end) >= theta means a crossing; rising at the end, or falling from the start,
+    means none; otherwise a cheap bound, then the interior maximum decides (:func:`kernels.next_crossing`).
+    """
+    n = w.shape[1]
+    n_arr = arr_t.shape[0]
+    v = np.zeros(n)
+    cur = np.zeros(n)
+    out_t = np.empty(256)
+    out_n = np.empty(256, np.int64)
+    out_i = np.empty(256)
+    n_out = 0
+    t_prev = 0.0
+    p = 0
+    while True:
+        t_next = min(arr_t[p], t_end) if p < n_arr else t_end
+        span = t_next - t_prev
+        a_c = -1.0
+        b_c = -1.0
+        ea = eb = hd = h_bound = 0.0
+        for j in range(n):
+            if a[j] != a_c or b[j] != b_c:
+                a_c, b_c = a[j], b[j]
+                ea = math.exp(-a_c * span)
+                eb = math.exp(-b_c * span)
+                hd = psp(span, a_c, b_c)
+                h_bound = -1.0
+            vj = v[j]
+            cj = cur[j]
+            v_end = vj * eb + cj * hd
+            c_end = cj * ea
+            if v_end < theta[j]:
+                quiet = c_end - b_c * v_end >= 0.0 or cj - b_c * vj <= 0.0  # monotone on the interval
+                if not quiet:  # an interior maximum; V <= max(V0, 0) + I0 max_{s <= span} h(s)
+                    if h_bound < 0.0:
+                        s_peak = stationary_time(0.0, 1.0, a_c, b_c)
+                        h_bound = psp(min(span, s_peak), a_c, b_c) * (1.0 + 1e-9)
+                    quiet = max(vj, 0.0) + cj * h_bound < theta[j]
+                if quiet:
+                    v[j] = v_end
+                    cur[j] = c_end
+                    continue
+            t = t_prev
+            while True:
+                s = next_crossing(vj, cj, theta[j], a_c, b_c, t_next - t, method)
+                if s == np.inf:
+                    break
+                if n_out >= max_spikes:
+                    return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
+                cj = cj * math.exp(-a_c * s)
+                t = t + s
+                out_t, out_n, out_i = _record(out_t, out_n, out_i, n_out, t, j, cj)
+                n_out += 1
+                vj = 0.0
+            if t > t_prev:
+                vj, cj = advance(vj, cj, t_next - t, a_c, b_c)
+            else:
+                vj, cj = v_end, c_end
+            if vj >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
+                out_t, out_n, out_i = _record(out_t, out_n, out_i, n_out, t_next, j, cj)
+                n_out += 1
+                vj = 0.0
+            v[j] = vj
+            cur[j] = cj
+        if t_next >= t_end:
+            break
+        while p < n_arr and arr_t[p] == t_next:
+            cur += w[arr_src[p]]
+            p += 1
+        t_prev = t_next
+    order = np.argsort(out_t[:n_out], kind="mergesort")  # stable: ties keep neuron order
+    return out_t[:n_out][order], out_n[:n_out][order], out_i[:n_out][order], True
+
+
+@njit(cache=False)
 def _leaky_readout(arr_t, arr_src, w, a, b, t_end):
     n = w.shape[1]
     vmax = np.zeros(n)
@@ -241,8 +334,12 @@ def forward(net: Network, sample, t_end: float, numeric: bool = False,
         rec = net.recurrent[layer] if layer < net.n_layers - 1 else None
         rec_w = rec if rec is not None else np.zeros((1, 1))
         rec_delay = net.recurrent_delays[layer] if rec is not None else 0.0
-        t, n, i, ok = _simulate_layer(arr_t, arr_src, net.weights[layer], rec_w, rec is not None,
-                                      rec_delay, a, b, net.threshold[layer], t_end, method, max_spikes)
+        if rec is None:
+            t, n, i, ok = _simulate_independent(arr_t, arr_src, net.weights[layer], a, b, net.threshold[layer],
+                                                t_end, method, max_spikes)
+        else:
+            t, n, i, ok = _simulate_layer(arr_t, arr_src, net.weights[layer], rec_w, True, rec_delay, a, b,
+                                          net.threshold[layer], t_end, method, max_spikes)
         if not ok:
             raise InputError(f"layer {layer + 1} fired more than {max_spikes} spikes in one sample; the "
                              "weights are probably far too large (or raise max_spikes)")
@@ -269,7 +366,7 @@ def voltage_trace(net: Network, result: Forward, layer: int, times) -> np.ndarra
     for arr_t, arr_src, w in sources:
         for t_a, src in zip(arr_t, arr_src, strict=True):
             for i in range(n):
-                out[:, i] += w[src, i] * np.array([psp(t - t_a, a[i], b[i]) for t in times])
+                out[:, i] += w[src, i] * psp_many(times - t_a, a[i], b[i])
     if own is not None:
         theta = net.threshold[layer]
         for f, i in zip(own.times, own.neurons, strict=True):

@@ -62,7 +62,18 @@ def psp_integral(s: float, a: float, b: float) -> float:
 @njit(cache=False)
 def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, float]:
     """Exact free evolution over ``s``: returns (V(s), I(s))."""
-    return v0 * math.exp(-b * s) + i0 * psp(s, a, b), i0 * math.exp(-a * s)
+    if s <= 0.0:
+        return v0, i0
+    ea = math.exp(-a * s)
+    eb = math.exp(-b * s)
+    d = b - a
+    if d == 0.0:
+        h = s * ea
+    elif abs(d * s) < 1.0:
+        h = ea * (-math.expm1(-d * s)) / d
+    else:
+        h = (ea - eb) / d
+    return v0 * eb + i0 * h, i0 * ea
 
 
 @njit(cache=False)
@@ -118,24 +129,33 @@ def lambert_w0(z: float) -> float:
 
 @njit(cache=False)
 def _newton_bracketed(v0: float, i0: float, theta: float, a: float, b: float, hi: float) -> float:
-    """Root of V(s) = theta on [0, hi], where V increases monotonically from V(0) < theta to V(hi) >= theta."""
+    """Root of V(s) = theta on [0, hi], where V increases monotonically from V(0) < theta to V(hi) >= theta.
+
+    On the bracket I > 0 and V' > 0, so V'' = -a I - b V' < 0: V is concave. Halley's iteration (V, V' and
+    V'' all follow from V and I) from the left end, cubically convergent; safeguard: a bisection step
+    whenever the step would leave the bracket.
+    """
     lo = 0.0
-    s = hi
+    s = 0.0
+    v, i = v0, i0
     for _ in range(200):
-        v, i = advance(v0, i0, s, a, b)
         f = v - theta
+        if abs(f) <= 2e-16 * theta:  # V = theta to round-off
+            return s
         if f >= 0.0:
             hi = s
         else:
             lo = s
         slope = i - b * v
-        nxt = s - f / slope if slope > 0.0 else -1.0
+        curvature = -a * i - b * slope  # V'' = -a I - b V'
+        denom = 2.0 * slope * slope - f * curvature
+        nxt = s - 2.0 * f * slope / denom if denom > 0.0 else -1.0  # Halley's step
         if not (lo < nxt < hi):
             nxt = 0.5 * (lo + hi)
         if abs(nxt - s) <= 4e-16 * abs(nxt) or hi - lo <= 4e-16 * hi:
-            s = nxt
-            break
+            return nxt
         s = nxt
+        v, i = advance(v0, i0, s, a, b)
     return s
 
 
@@ -176,13 +196,18 @@ def next_crossing(v0: float, i0: float, theta: float, a: float, b: float, span: 
     """First s in (0, span] with V(s) = theta, starting from V(0) = v0 < theta, I(0) = i0; inf if none."""
     if i0 <= 0.0 or i0 - b * v0 <= 0.0:
         return math.inf  # V falls, or rises towards a limit below 0 < theta
-    s_star = stationary_time(v0, i0, a, b)
-    hi = s_star if s_star < span else span
-    if not math.isfinite(hi):
-        return math.inf
-    v_hi, _ = advance(v0, i0, hi, a, b)
-    if v_hi < theta:
-        return math.inf
+    v_end, i_end = advance(v0, i0, span, a, b)
+    if v_end >= theta:
+        hi = span  # V rises to its maximum (if inside) and is >= theta from the crossing to the end
+    else:
+        if i_end - b * v_end >= 0.0:
+            return math.inf  # still rising at the end: the maximum is v_end < theta
+        hi = stationary_time(v0, i0, a, b)
+        if not hi < span:
+            return math.inf
+        v_hi, _ = advance(v0, i0, hi, a, b)
+        if v_hi < theta:
+            return math.inf
     if method == METHOD_AUTO:
         if b * 2.0 == a:
             s = _quadratic_root(v0, i0, theta, b, hi)
@@ -202,4 +227,28 @@ def crossing(v0: float, i0: float, theta: float, tau_syn: float, tau_mem: float,
                                float(span), METHOD_NUMERIC if numeric else METHOD_AUTO))
 
 
-psp_vec = np.vectorize(lambda s, a, b: psp(float(s), float(a), float(b)), otypes=[np.float64])
+@njit(cache=False)
+def psp_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
+    """h(s) elementwise."""
+    out = np.empty(s.shape[0])
+    for k in range(s.shape[0]):
+        out[k] = psp(s[k], a, b)
+    return out
+
+
+@njit(cache=False)
+def psp_slope_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
+    """h'(s) elementwise."""
+    out = np.empty(s.shape[0])
+    for k in range(s.shape[0]):
+        out[k] = psp_slope(s[k], a, b)
+    return out
+
+
+@njit(cache=False)
+def psp_integral_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
+    """H(s) elementwise."""
+    out = np.empty(s.shape[0])
+    for k in range(s.shape[0]):
+        out[k] = psp_integral(s[k], a, b)
+    return out
