@@ -10,6 +10,7 @@ import click
 #: command name -> "module:function". Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
     "sim": "toolchain.cli.sim:sim",
+    "gradcheck": "toolchain.cli.gradcheck:gradcheck",
     "check": "toolchain.cli.check:check_cmd",
     "compile": "toolchain.cli.compile:compile_cmd",
     "verify": "toolchain.cli.verify:verify_cmd",
@@ -20,6 +21,7 @@ COMMANDS: dict[str, str] = {
 
 _SHORT_HELP: dict[str, str] = {
     "sim": "Run a chip configuration on an input raster (bit-accurate).",
+    "gradcheck": "Check that FP, EventProp and finite differences agree on random networks.",
     "check": "Check a chip configuration against the design rules; show resources used.",
     "compile": "Map and quantize a trained network onto a chip, with a design-rule report.",
     "verify": "Float vs chip-grid vs bit-accurate accuracy on a test split, with a report.",
