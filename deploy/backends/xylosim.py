@@ -69,6 +69,21 @@ class XylosimBackend(Backend):
         if self.layer is not None:
             self.layer.reset_all()
 
+    def read_state(self) -> dict[str, np.ndarray]:
+        """The layer's state after the last step evolved: the last entry of xylosim's own recordings (its
+        Python binding exposes no neuron state directly)."""
+        layer = self.layer
+        if layer is None or not layer.rec_recurrent_spikes:
+            raise SpikelineError("xylosim backend: apply a configuration and evolve a raster first")
+
+        def last(rec, n):
+            return np.array([r[-1] if len(r) else 0 for r in rec], np.int16) if len(rec) else np.zeros(n, np.int16)
+
+        n_h, n_o = self.config.n_hidden, self.config.n_outputs
+        return {"Vmem": last(layer.rec_v_mem, n_h), "Isyn": last(layer.rec_i_syn, n_h),
+                "Isyn2": last(layer.rec_i_syn2, n_h), "Vmem_out": last(layer.rec_v_mem_out, n_o),
+                "Isyn_out": last(layer.rec_i_syn_out, n_o)}
+
     def _evolve_one(self, sample: np.ndarray) -> dict[str, np.ndarray]:
         layer = self.layer
         layer.reset_all()

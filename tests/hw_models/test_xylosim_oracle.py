@@ -46,3 +46,19 @@ def test_adversarial_corners_are_reached(xylosim):
         seen["vmin"] |= bool(np.any(rec["Vmem"] == -32768))
         seen["alias_to_0"] |= any(a == [0] for a in cfg.aliases) and bool(np.any(rec["Spikes"]))
     assert all(seen.values()), seen
+
+
+@pytest.mark.parametrize("seed,chip,kind", cases(6, offset=500))
+def test_read_state_agrees_between_sim_and_xylosim(xylosim, seed, chip, kind):
+    from deploy.backends.sim import SimBackend
+
+    cfg, raster, clip = random_config(seed, chip, kind)
+    sim = SimBackend()
+    sim.apply(cfg)
+    xylosim.apply(cfg)
+    sim.evolve(raster[0], clip_inputs=clip)
+    xylosim.evolve(raster[0], clip_inputs=clip)
+    ours, theirs = sim.read_state(), xylosim.read_state()
+    assert ours.keys() == theirs.keys()
+    for key in ours:
+        assert np.array_equal(ours[key], theirs[key]), key
