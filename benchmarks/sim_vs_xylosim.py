@@ -71,13 +71,17 @@ def main() -> None:
             xs.layer.reset_all()
             xs.layer.evolve(raster_list)
 
-        t_core, _ = best_of(xs_core, args.repeats)
-        t_xs_e2e, rec_xs = best_of(lambda: xs.evolve(one), args.repeats)
-
         t0 = time.perf_counter()
         simulate(cfg, one[:10])  # compiles the kernel (numba, once per process)
         compile_single = time.perf_counter() - t0
-        t_ours, rec_ours = best_of(lambda: simulate(cfg, one), args.repeats)
+        # interleaved repeats: a load spike from elsewhere hits both engines alike
+        t_core = t_xs_e2e = t_ours = float("inf")
+        for _ in range(args.repeats):
+            t_core = min(t_core, best_of(xs_core, 1)[0])
+            dt_e2e, rec_xs = best_of(lambda: xs.evolve(one), 1)
+            t_xs_e2e = min(t_xs_e2e, dt_e2e)
+            dt_ours, rec_ours = best_of(lambda: simulate(cfg, one), 1)
+            t_ours = min(t_ours, dt_ours)
         diff = rec_ours.first_difference(rec_xs)
         assert diff is None, f"engines disagree: {diff}"
         activity = float(rec_ours["Spikes"].astype(bool).mean())
@@ -90,12 +94,17 @@ def main() -> None:
         simulate(cfg, batch[:2, :10], record="spikes")
         compile_batch = time.perf_counter() - t0
         t_batch, rec_batch = best_of(lambda: simulate(cfg, batch, record="spikes"), 1)
-        t0 = time.perf_counter()
+        t_xs_batch = 0.0  # xylosim's C++ evolve only; conversions and checks are not timed
         for b in range(args.batch):
-            theirs = xs.evolve(batch[b], record="spikes")
+            sample = batch[b].astype(np.uint8).tolist()
+            t0 = time.perf_counter()
+            xs.layer.reset_all()
+            xs.layer.evolve(sample)
+            t_xs_batch += time.perf_counter() - t0
+            theirs = {"Spikes": np.array(xs.layer.rec_recurrent_spikes, np.uint8),
+                      "Spikes_out": np.array(xs.layer.rec_out_spikes, np.uint8)}
             for key in SPIKE_KEYS:
                 assert np.array_equal(rec_batch[key][b], theirs[key]), f"sample {b} {key} differs"
-        t_xs_batch = time.perf_counter() - t0
         xs_per_sample = t_xs_batch / args.batch
         ours_per_sample = t_batch / args.batch
         rows.append(dict(n_syn=n_syn, activity=activity, events=events, build=build, core=t_core,
@@ -115,10 +124,10 @@ def main() -> None:
         f"Machine: {machine()}. Network of reference/xylo.md §4: 16-500-8, 10 % recurrent density, "
         f"T = {args.steps:,}, input p = 0.05; Xylo Audio 2 arithmetic. Records asserted identical "
         "(every key for one sample; both spike keys for every sample of the batch) before timing is reported. "
-        f"Best of {args.repeats} for single samples.",
+        f"Best of {args.repeats} interleaved repeats for single samples.",
         "",
         "| synapses | hidden activity | events/step | xylosim `evolve` (1 sample) | ours, record all | speed-up "
-        "(target 3x) | xylosim per sample (batch) | ours per sample, batch of "
+        "(target 3x) | xylosim `evolve` per sample (batch) | ours per sample, batch of "
         f"{args.batch}, spikes only | throughput ratio (target 10x) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -127,7 +136,8 @@ def main() -> None:
             f"| {r['n_syn']} | {r['activity']:.1%} | {r['events']:,.0f} | {r['core']:.3f} s | {r['ours']:.3f} s | "
             f"**{r['core'] / r['ours']:.1f}x** | {r['xs_per_sample']:.3f} s | {r['ours_per_sample']:.4f} s | "
             f"**{r['xs_per_sample'] / r['ours_per_sample']:.1f}x** |")
-    lines += ["", "xylosim's time is its C++ `evolve()` alone on a prebuilt layer (the strictest anchor); its "
+    lines += ["", "xylosim's times are its C++ `evolve()` alone on a prebuilt layer (the strictest anchor; xylosim "
+              "has no batch mode, so its batch throughput is one sample after another); its "
               "end-to-end time through our backend (list conversion and record copy) was "
               + ", ".join(f"{r['xs_e2e']:.3f} s" for r in rows) + ". Ours is the public `simulate()` call "
               "including validation and the sparse-table build; the numba kernel compiles once per process "
