@@ -76,14 +76,14 @@ cases = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, which=st.integers(0, 1))
 def test_spiking_readout_engines_agree(case, which):
     net, inputs, labels = random_case(readout="spiking", **case)
     engines_agree(net, inputs, labels, SPIKING_LOSSES[which])
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, which=st.integers(0, 1))
 def test_leaky_readout_engines_agree(case, which):
     net, inputs, labels = random_case(readout="leaky-integrator", **case)

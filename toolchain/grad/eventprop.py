@@ -24,14 +24,12 @@ source ``dl_V/dV = f'``. Events at the same time: arrivals before spikes and bef
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward
-from toolchain.lif.kernels import VDOT_FLOOR, psp
+from toolchain.lif.kernels import VDOT_FLOOR, decay
 from toolchain.losses import LossValue
 from toolchain.network import Network
 
@@ -45,11 +43,11 @@ def _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source):
         return
     a = 1.0 / tau_s[i]
     b = 1.0 / tau_m[i]
-    ea = math.exp(-a * dt)
+    ea, eb, h = decay(dt, a, b)
     c = source[i]
     lv = lam_v[i] + c
-    lam_i[i] = lam_i[i] * ea + a * lv * psp(dt, a, b) - c * (1.0 - ea)
-    lam_v[i] = lv * math.exp(-b * dt) - c
+    lam_i[i] = lam_i[i] * ea + a * lv * h - c * (1.0 - ea)
+    lam_v[i] = lv * eb - c
 
 
 @njit(cache=False)

@@ -23,7 +23,7 @@ from numba import njit
 
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward
-from toolchain.lif.kernels import psp, psp_integral, psp_slope, spike_slope
+from toolchain.lif.kernels import decay, psp, psp_integral, psp_slope, spike_slope
 from toolchain.losses import LossValue
 from toolchain.network import Network
 
@@ -77,7 +77,7 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
                         continue
                     if d > 0.0:
                         if d != d_prev or a[i] != a_prev or b[i] != b_prev:
-                            ea, eb, hd = math.exp(-a[i] * d), math.exp(-b[i] * d), psp(d, a[i], b[i])
+                            ea, eb, hd = decay(d, a[i], b[i])
                             d_prev, a_prev, b_prev = d, a[i], b[i]
                         y[i] = y[i] * ea + z[i] * hd
                         z[i] = z[i] * eb
@@ -93,8 +93,9 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
             i = sp_n[k]
             d = tz[i] - t
             if d > 0.0:
-                y[i] = y[i] * math.exp(-a[i] * d) + z[i] * psp(d, a[i], b[i])
-                z[i] = z[i] * math.exp(-b[i] * d)
+                ea, eb, hd = decay(d, a[i], b[i])
+                y[i] = y[i] * ea + z[i] * hd
+                z[i] = z[i] * eb
             tz[i] = t
             a_k = a_tot[k] + theta[i] * b[i] * z[i]
             g = a_k / spike_slope(sp_i[k], theta[i], b[i])

@@ -30,6 +30,8 @@ from toolchain.lif.kernels import (
     METHOD_AUTO,
     METHOD_NUMERIC,
     advance,
+    crossing_from,
+    decay,
     next_crossing,
     psp,
     psp_integral,
@@ -196,9 +198,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
         for j in range(n):
             if a[j] != a_c or b[j] != b_c:
                 a_c, b_c = a[j], b[j]
-                ea = math.exp(-a_c * span)
-                eb = math.exp(-b_c * span)
-                hd = psp(span, a_c, b_c)
+                ea, eb, hd = decay(span, a_c, b_c)
                 h_bound = -1.0
             vj = v[j]
             cj = cur[j]
@@ -216,8 +216,8 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
                     cur[j] = c_end
                     continue
             t = t_prev
-            while True:
-                s = next_crossing(vj, cj, theta[j], a_c, b_c, t_next - t, method)
+            while True:  # (v_end, c_end): the state at t_next if no further spike comes
+                s = crossing_from(vj, cj, v_end, c_end, theta[j], a_c, b_c, t_next - t, method)
                 if s == np.inf:
                     break
                 if n_out >= max_spikes:
@@ -227,10 +227,8 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
                 out_t, out_n, out_i = _record(out_t, out_n, out_i, n_out, t, j, cj)
                 n_out += 1
                 vj = 0.0
-            if t > t_prev:
-                vj, cj = advance(vj, cj, t_next - t, a_c, b_c)
-            else:
-                vj, cj = v_end, c_end
+                v_end, c_end = advance(0.0, cj, t_next - t, a_c, b_c)
+            vj, cj = v_end, c_end
             if vj >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
                 out_t, out_n, out_i = _record(out_t, out_n, out_i, n_out, t_next, j, cj)
                 n_out += 1

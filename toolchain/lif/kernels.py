@@ -60,19 +60,24 @@ def psp_integral(s: float, a: float, b: float) -> float:
 
 
 @njit(cache=False)
-def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, float]:
-    """Exact free evolution over ``s``: returns (V(s), I(s))."""
-    if s <= 0.0:
-        return v0, i0
+def decay(s: float, a: float, b: float) -> tuple[float, float, float]:
+    """(exp(-a s), exp(-b s), h(s)) with two exponentials (h from their difference when that is exact)."""
     ea = math.exp(-a * s)
     eb = math.exp(-b * s)
     d = b - a
     if d == 0.0:
-        h = s * ea
-    elif abs(d * s) < 1.0:
-        h = ea * (-math.expm1(-d * s)) / d
-    else:
-        h = (ea - eb) / d
+        return ea, eb, s * ea
+    if abs(d * s) < 1.0:
+        return ea, eb, ea * (-math.expm1(-d * s)) / d
+    return ea, eb, (ea - eb) / d
+
+
+@njit(cache=False)
+def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, float]:
+    """Exact free evolution over ``s``: returns (V(s), I(s))."""
+    if s <= 0.0:
+        return v0, i0
+    ea, eb, h = decay(s, a, b)
     return v0 * eb + i0 * h, i0 * ea
 
 
@@ -129,11 +134,13 @@ def lambert_w0(z: float) -> float:
 
 @njit(cache=False)
 def _newton_bracketed(v0: float, i0: float, theta: float, a: float, b: float, hi: float) -> float:
-    """Root of V(s) = theta on [0, hi], where V increases monotonically from V(0) < theta to V(hi) >= theta.
+    """First root of V(s) = theta in [0, hi], given V(0) < theta <= V(hi) and V rising up to that root.
 
-    On the bracket I > 0 and V' > 0, so V'' = -a I - b V' < 0: V is concave. Halley's iteration (V, V' and
-    V'' all follow from V and I) from the left end, cubically convergent; safeguard: a bisection step
-    whenever the step would leave the bracket.
+    While V rises, I > 0 and V' > 0, so V'' = -a I - b V' < 0: V is concave there. Halley's iteration (V, V'
+    and V'' all follow from V and I) from the left end converges cubically and stays left of the root;
+    safeguard: a bisection step whenever the step would leave the bracket. Once a well-conditioned step
+    is below 1e-6 relative, the next iterate is exact to round-off and is returned without another
+    evaluation.
     """
     lo = 0.0
     s = 0.0
@@ -152,6 +159,8 @@ def _newton_bracketed(v0: float, i0: float, theta: float, a: float, b: float, hi
         nxt = s - 2.0 * f * slope / denom if denom > 0.0 else -1.0  # Halley's step
         if not (lo < nxt < hi):
             nxt = 0.5 * (lo + hi)
+        elif abs(nxt - s) <= 1e-6 * nxt and abs(f * curvature) <= 1e-3 * slope * slope:
+            return nxt
         if abs(nxt - s) <= 4e-16 * abs(nxt) or hi - lo <= 4e-16 * hi:
             return nxt
         s = nxt
@@ -191,12 +200,11 @@ def _lambert_root(v0: float, i0: float, theta: float, b: float, hi: float) -> fl
 
 
 @njit(cache=False)
-def next_crossing(v0: float, i0: float, theta: float, a: float, b: float, span: float,
-                  method: int) -> float:
-    """First s in (0, span] with V(s) = theta, starting from V(0) = v0 < theta, I(0) = i0; inf if none."""
+def crossing_from(v0: float, i0: float, v_end: float, i_end: float, theta: float, a: float, b: float,
+                  span: float, method: int) -> float:
+    """:func:`next_crossing` when the state (v_end, i_end) at the end of the interval is already known."""
     if i0 <= 0.0 or i0 - b * v0 <= 0.0:
         return math.inf  # V falls, or rises towards a limit below 0 < theta
-    v_end, i_end = advance(v0, i0, span, a, b)
     if v_end >= theta:
         hi = span  # V rises to its maximum (if inside) and is >= theta from the crossing to the end
     else:
@@ -218,6 +226,16 @@ def next_crossing(v0: float, i0: float, theta: float, a: float, b: float, span: 
             if s >= 0.0:
                 return s
     return _newton_bracketed(v0, i0, theta, a, b, hi)
+
+
+@njit(cache=False)
+def next_crossing(v0: float, i0: float, theta: float, a: float, b: float, span: float,
+                  method: int) -> float:
+    """First s in (0, span] with V(s) = theta, starting from V(0) = v0 < theta, I(0) = i0; inf if none."""
+    if i0 <= 0.0 or i0 - b * v0 <= 0.0:
+        return math.inf
+    v_end, i_end = advance(v0, i0, span, a, b)
+    return crossing_from(v0, i0, v_end, i_end, theta, a, b, span, method)
 
 
 def crossing(v0: float, i0: float, theta: float, tau_syn: float, tau_mem: float, span: float,
