@@ -17,6 +17,7 @@ COMMANDS: dict[str, str] = {
     "hil": "toolchain.cli.hil:hil",
     "deploy": "toolchain.cli.deploy:deploy",
     "doctor": "toolchain.cli.doctor:doctor",
+    "train": "toolchain.cli.train:train_cmd",
 }
 
 _SHORT_HELP: dict[str, str] = {
@@ -28,6 +29,7 @@ _SHORT_HELP: dict[str, str] = {
     "hil": "Compare a device with a reference bit for bit; report the first divergence.",
     "deploy": "Write a verified bundle or RAM image, or apply a configuration to a backend.",
     "doctor": "Check installed packages, working backends, connected dev kits, bad installs.",
+    "train": "Train a network on a task on a chip's grid (exact gradients, checkpoints, resume).",
 }
 
 

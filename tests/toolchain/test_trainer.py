@@ -1,0 +1,263 @@
+"""The trainer (toolchain.train.trainer), decision rules (toolchain.decode), output codes and `spikeline train`.
+
+Small on purpose (tiny subsets, few epochs, one core): the accuracy runs live in benchmarks/train_accuracy.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from hw_models.errors import InputError
+from toolchain.cli import main as cli_main
+from toolchain.data import Split, Task
+from toolchain.data.encoders import latency_encode
+from toolchain.decode import NO_DECISION, decide, first_spike, integrated_voltage, max_voltage, spike_count
+from toolchain.lif.forward import LeakyReadout, Spikes
+from toolchain.network import load_network
+from toolchain.train import HyperparameterError, load_checkpoint, read_metrics
+from toolchain.train.coding import CodedVoltageCE, output_code
+from toolchain.train.grid import quantize_weights
+from toolchain.train.presets import preset_config
+from toolchain.train.trainer import (
+    TrainConfig,
+    build_network,
+    evaluate,
+    initial_parameters,
+    train,
+    with_clock,
+)
+
+# a small Yin-Yang run: 5-24-3, first-spike CE on a 0.5 ms grid
+SMALL = dict(task="yinyang", dt=0.5e-3, hidden=[24], dash_syn=[3, 3], dash_mem=[5, 5],
+             init_psp=[[0.4, 0.15], [0.15, 0.02]], loss="first-spike", loss_options={"tau0": 1e-3}, t_end=0.06,
+             batch_size=16, lr=3e-3, gamma=0.97, train_subset=240, val_subset=60, seed=3)
+
+
+def spikes(times, neurons):
+    return Spikes(np.asarray(times, float), np.asarray(neurons, np.int64), np.zeros(len(times)))
+
+
+# -- decision rules -----------------------------------------------------------------------------------
+def test_first_spike_rule_earliest_wins_ties_to_lowest_index_silence_is_no_decision():
+    assert first_spike(spikes([0.003, 0.004, 0.005], [2, 0, 2]), 3) == 2
+    assert first_spike(spikes([0.003, 0.003], [2, 1]), 3) == 1          # tie: lowest index
+    assert first_spike(spikes([], []), 3) == NO_DECISION
+
+
+def test_spike_count_rule_breaks_count_ties_by_first_spike():
+    out = spikes([0.001, 0.002, 0.003, 0.004], [1, 2, 2, 1])           # 1 and 2 fire twice, 1 first
+    assert spike_count(out, 3) == 1
+    assert spike_count(spikes([0.001, 0.002, 0.003], [0, 2, 2]), 3) == 2
+    assert spike_count(spikes([], []), 3) == NO_DECISION
+
+
+def test_voltage_rules_with_and_without_output_code():
+    ro = LeakyReadout(vmax=np.array([0.1, 0.9, 0.3, 0.0]), tmax=np.zeros(4), kink=np.full(4, -1),
+                      kink_slope=np.zeros(4), vint=np.array([3.0, -1.0, 0.5, 0.0]))
+    assert max_voltage(ro) == 1 and integrated_voltage(ro) == 0
+    code = np.array([[1.0, -1, 1, -1], [-1.0, 1, -1, 1], [1.0, 1, -1, -1]])
+    assert max_voltage(ro, code) == int(np.argmax(code @ ro.vmax)) == 2
+    assert integrated_voltage(ro, code) == int(np.argmax(code @ ro.vint)) == 0
+
+
+def test_decide_refuses_unknown_rule():
+    with pytest.raises(InputError, match="unknown decision rule"):
+        decide("majority", None, 3)
+
+
+# -- output code ----------------------------------------------------------------------------------------
+def test_output_code_is_identity_when_classes_fit_and_hadamard_otherwise():
+    assert np.array_equal(output_code(3, 8), np.eye(3, 8))
+    code = output_code(10, 8)
+    gram = code @ code.T
+    off = gram[~np.eye(10, dtype=bool)]
+    assert np.all(np.diag(gram) == 8) and set(np.unique(off)) <= {0.0, -8.0}   # orthogonal or opposite
+    assert len({tuple(r) for r in code}) == 10
+    with pytest.raises(InputError, match="cannot be coded"):
+        output_code(20, 8)
+
+
+@pytest.mark.parametrize("observable", ["max", "integrated"])
+def test_coded_loss_gradient_matches_central_differences(observable):
+    rng = np.random.default_rng(0)
+    code, t_end = output_code(10, 8), 0.05
+    loss = CodedVoltageCE(code, observable, gain=1.5)
+    y = rng.normal(size=8)
+
+    def value(y):
+        ro = LeakyReadout(y, np.zeros(8), np.full(8, -1), np.zeros(8), y)
+        return loss(ro, 7, 8, t_end)
+
+    lv = value(y)
+    grad = lv.d_vmax if observable == "max" else lv.d_vint
+    eps = 1e-6
+    fd = np.array([(value(y + eps * e).value - value(y - eps * e).value) / (2 * eps) for e in np.eye(8)])
+    assert np.allclose(grad, fd, rtol=1e-6, atol=1e-6)
+
+
+# -- training -------------------------------------------------------------------------------------------
+def test_short_run_lowers_the_loss_and_beats_chance(tmp_path):
+    result = train(TrainConfig(**SMALL, epochs=4), tmp_path)
+    hist = result.history
+    assert len(hist) == 4
+    assert hist[-1]["loss"] < 0.8 * hist[0]["loss"]
+    assert result.summary["val_accuracy"] >= 0.6          # chance is 1/3
+    assert result.summary["test_accuracy"] >= 0.55        # 1000 unseen test samples
+    assert (tmp_path / "network.json").is_file() and (tmp_path / "summary.json").is_file()
+
+
+def test_resumed_run_equals_uninterrupted_run_bit_for_bit(tmp_path):
+    config = TrainConfig(**{**SMALL, "train_subset": 96, "val_subset": 30}, epochs=3)
+    whole = train(config, tmp_path / "whole", evaluate_test=False)
+    part = tmp_path / "part"
+    first = train(config, part, stop_after=1, evaluate_test=False)
+    assert first.summary["epochs_done"] == 1 and len(read_metrics(part / "metrics.jsonl")) == 1
+    train(config, part, resume=True, stop_after=1, evaluate_test=False)
+    resumed = train(config, part, resume=True, evaluate_test=False)
+    assert resumed.summary["epochs_done"] == 3
+    for name in ("network.json", "metrics.jsonl"):
+        assert (part / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    a, b = load_checkpoint(part / "last.ckpt"), load_checkpoint(tmp_path / "whole" / "last.ckpt")
+    assert a.epoch == b.epoch == 3
+    for key in a.params:
+        assert np.array_equal(a.params[key], b.params[key])
+    assert a.rng_state == b.rng_state and a.optimizer["t"] == b.optimizer["t"]
+    assert whole.network.to_json() == resumed.network.to_json()
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    config = TrainConfig(**{**SMALL, "train_subset": 32, "val_subset": 10}, epochs=2)
+    train(config, tmp_path, stop_after=1, evaluate_test=False)
+    other = TrainConfig(**{**SMALL, "train_subset": 32, "val_subset": 10, "lr": 1e-2}, epochs=2)
+    with pytest.raises(Exception, match="lr"):
+        train(other, tmp_path, resume=True)
+
+
+def test_grid_network_lies_on_the_chip_grid_and_records_what_verify_needs(tmp_path):
+    config = TrainConfig(**{**SMALL, "train_subset": 32, "val_subset": 10}, epochs=1, hop_delay_steps=1.0)
+    net = train(config, tmp_path, evaluate_test=False).network
+    for k, W in enumerate(net.weights):
+        q, s = quantize_weights(W)
+        assert np.allclose(q * s, W, rtol=0, atol=1e-12 * s) and np.abs(q).max() == 127
+        theta_units = net.threshold[k] / (s * config.dt)
+        assert np.allclose(theta_units, np.round(theta_units)) and theta_units.min() >= 1
+    assert net.dt == config.dt and net.delays == [0.0, config.dt]
+    meta = net.metadata
+    for key in ("task", "task_options", "t_end", "loss", "decision", "encoding", "chip", "dt", "seed", "mode",
+                "hop_delay_steps"):
+        assert key in meta, key
+    assert meta["mode"] == "grid" and meta["decision"] == "first-spike" and meta["hop_delay_steps"] == 1.0
+    assert load_network(tmp_path / "network.json").to_json() == net.to_json()
+
+
+def test_compiler_accepts_the_trained_network(tmp_path):
+    from toolchain.compile.compiler import compile_network
+
+    config = TrainConfig(**{**SMALL, "train_subset": 32, "val_subset": 10}, epochs=1)
+    net = train(config, tmp_path, evaluate_test=False).network
+    chip_config, _ = compile_network(net, "xylo-audio2")
+    assert np.asarray(chip_config.weights_in).shape[:2] == (5, 24)
+
+
+def test_float_mode_skips_quantization(tmp_path):
+    config = TrainConfig(**{**SMALL, "train_subset": 32, "val_subset": 10}, epochs=1, mode="float")
+    net = train(config, tmp_path, evaluate_test=False).network
+    q, s = quantize_weights(net.weights[0])
+    assert not np.allclose(q * s, net.weights[0])
+    assert net.metadata["mode"] == "float"
+
+
+def test_output_code_network_for_ten_classes_on_eight_readouts():
+    config = preset_config("digits", hidden=[16])
+    sizes = [8, 16, 8]
+    net = build_network(config, sizes, initial_parameters(config, sizes))
+    assert net.layer_sizes == [8, 16, 8] and net.readout == "leaky-integrator"
+
+
+def test_clock_adds_one_spike_per_step_on_its_own_channels():
+    times, channels = with_clock((np.array([0.002, 0.0]), np.array([1, 0])), 8, 3, 0.001)
+    assert times.tolist() == [0.0, 0.0, 0.001, 0.002, 0.002]
+    assert channels.tolist() == [0, 8, 9, 1, 10]
+
+
+# -- errors -----------------------------------------------------------------------------------------------
+def test_unknown_task_and_bad_hyperparameters_are_listed_together():
+    with pytest.raises(HyperparameterError) as err:
+        TrainConfig(task="mnist", lr=-1.0, batch_size=0, epochs=0, dash_syn=[0, 3], engine="sgd").validate()
+    fields = {v.field for v in err.value.violations}
+    assert {"task", "lr", "batch_size", "epochs", "dash_syn[0]", "engine"} <= fields
+    with pytest.raises(InputError, match="unknown task 'mnist'"):
+        preset_config("mnist")
+    with pytest.raises(HyperparameterError, match="unknown setting"):
+        preset_config("yinyang", learning_rate=0.1)
+
+
+def test_too_many_readouts_for_a_spiking_loss_is_refused(tmp_path):
+    config = preset_config("digits", loss="first-spike", loss_options={}, hidden=[8], epochs=1, train_subset=8)
+    with pytest.raises(HyperparameterError, match="one readout neuron per class"):
+        train(config, tmp_path)
+
+
+def _toy_task(features: np.ndarray) -> Task:
+    def split(x):
+        return Split(latency_encode(x, 0.005, 0.025), (x.sum(1) > 1.0).astype(np.int64), x)
+
+    return Task("toy", "toy", n_inputs=2, n_classes=2, duration=0.03, dt=None, train=split(features),
+                val=split(features), test=split(features))
+
+
+def test_nan_or_wrongly_shaped_data_get_clear_errors():
+    x = np.random.default_rng(0).uniform(size=(8, 2))
+    bad = x.copy()
+    bad[3, 1] = math.nan
+    with pytest.raises(InputError, match="NaN|finite"):
+        _toy_task(bad)
+    config = TrainConfig(**{**SMALL, "train_subset": 8, "val_subset": 8}, epochs=1)
+    sizes = [5, 24, 3]
+    net = build_network(config, sizes, initial_parameters(config, sizes))
+    loss = config.make_loss()
+    sample = (np.array([0.01, 0.02]), np.array([0, 4]))
+    with pytest.raises(InputError, match="finite"):
+        evaluate(net, [(np.array([math.nan]), np.array([0]))], np.array([0]), loss, 0.06, "first-spike")
+    with pytest.raises(InputError, match="one channel per spike time"):
+        evaluate(net, [(np.array([0.01, 0.02]), np.array([0]))], np.array([0]), loss, 0.06, "first-spike")
+    with pytest.raises(InputError, match=r"channels must lie in \[0, 4\]"):
+        evaluate(net, [(np.array([0.01]), np.array([7]))], np.array([0]), loss, 0.06, "first-spike")
+    with pytest.raises(InputError, match="2 samples but 1 labels"):
+        evaluate(net, [sample, sample], np.array([0]), loss, 0.06, "first-spike")
+    with pytest.raises(InputError, match="not a class index"):
+        evaluate(net, [sample], np.array([5]), loss, 0.06, "first-spike")
+
+
+def test_custom_task_must_use_the_trainers_grid(tmp_path):
+    task = _toy_task(np.random.default_rng(0).uniform(size=(8, 2)))
+    with pytest.raises(InputError, match="grid"):
+        train(TrainConfig(task="toy", dt=1e-3, hidden=[4]), tmp_path, task=task)
+
+
+# -- command line ------------------------------------------------------------------------------------------
+def test_cli_train_writes_a_network_and_reports_accuracy(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--task", "yinyang", "--out", str(out), "--epochs", "1", "--train-subset", "32",
+            "--hidden", "12", "--set", "val_subset=10", "--workers", "1", "--json"]
+    result = CliRunner().invoke(cli_main, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["ok"] and doc["epochs_done"] == 1 and 0 <= doc["test_accuracy"] <= 1
+    assert load_network(out / "network.json").layer_sizes == [5, 12, 3]
+
+
+def test_cli_train_errors_are_one_line_each_and_exit_2(tmp_path):
+    result = CliRunner().invoke(cli_main, ["train", "--task", "mnist", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown task 'mnist'" in result.output
+    result = CliRunner().invoke(cli_main, ["train", "--task", "yinyang", "--out", str(tmp_path), "--lr", "-1",
+                                           "--batch-size", "0"])
+    assert result.exit_code == 2
+    assert "lr" in result.output and "batch_size" in result.output
+    result = CliRunner().invoke(cli_main, ["train", "--help"])
+    assert result.exit_code == 0 and "spikeline train --task yinyang" in result.output
