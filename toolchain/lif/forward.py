@@ -158,16 +158,11 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
 
 
 @njit(cache=False)
-def _record(out_t, out_n, out_i, n_out, t, j, i):
-    """Append a spike, doubling the buffers when full; returns the (possibly new) buffers."""
-    if n_out == out_t.shape[0]:
-        out_t = np.concatenate((out_t, np.empty(n_out)))
-        out_n = np.concatenate((out_n, np.empty(n_out, np.int64)))
-        out_i = np.concatenate((out_i, np.empty(n_out)))
-    out_t[n_out] = t
-    out_n[n_out] = j
-    out_i[n_out] = i
-    return out_t, out_n, out_i
+def _grow(out_t, out_n, out_i):
+    """Double the spike buffers."""
+    n = out_t.shape[0]
+    return (np.concatenate((out_t, np.empty(n))), np.concatenate((out_n, np.empty(n, np.int64))),
+            np.concatenate((out_i, np.empty(n))))
 
 
 @njit(cache=False)
@@ -181,6 +176,9 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     """
     n = w.shape[1]
     n_arr = arr_t.shape[0]
+    h_peak = np.empty(n)  # maximum of the unit PSP (slightly inflated: a safe bound)
+    for j in range(n):
+        h_peak[j] = psp(stationary_time(0.0, 1.0, a[j], b[j]), a[j], b[j]) * (1.0 + 1e-9)
     v = np.zeros(n)
     cur = np.zeros(n)
     out_t = np.empty(256)
@@ -224,13 +222,23 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
                     return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
                 cj = cj * math.exp(-a_c * s)
                 t = t + s
-                out_t, out_n, out_i = _record(out_t, out_n, out_i, n_out, t, j, cj)
+                if n_out == out_t.shape[0]:
+                    out_t, out_n, out_i = _grow(out_t, out_n, out_i)
+                out_t[n_out] = t
+                out_n[n_out] = j
+                out_i[n_out] = cj
                 n_out += 1
                 vj = 0.0
                 v_end, c_end = advance(0.0, cj, t_next - t, a_c, b_c)
+                if cj * h_peak[j] < theta[j]:
+                    break  # from V = 0 the voltage stays below I h(s_peak) < theta
             vj, cj = v_end, c_end
             if vj >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
-                out_t, out_n, out_i = _record(out_t, out_n, out_i, n_out, t_next, j, cj)
+                if n_out == out_t.shape[0]:
+                    out_t, out_n, out_i = _grow(out_t, out_n, out_i)
+                out_t[n_out] = t_next
+                out_n[n_out] = j
+                out_i[n_out] = cj
                 n_out += 1
                 vj = 0.0
             v[j] = vj
