@@ -120,3 +120,33 @@ def test_api_rejects_bad_requests():
         loss_and_grad(net, inputs, labels, FirstSpikeCE(), -1.0)
     with pytest.raises(InputError, match="channels"):
         loss_and_grad(net, [([0.01], [7])], [0], FirstSpikeCE(), 0.05)
+
+
+@pytest.mark.parametrize("dash_syn, dash_mem", [(2, 3), (3, 5), (4, 4)])
+def test_engines_agree_on_the_chip_grid(dash_syn, dash_mem):
+    """Time constants from tau(dash) = -dt / ln(1 - 2^-dash) (dt = 1 ms, general ratios, and equal taus),
+    one dt of delay on every hop after the first and on recurrent connections, as the trainer uses."""
+    dt = 1e-3
+    tau_syn, tau_mem = (-dt / np.log(1 - 2.0 ** -d) for d in (dash_syn, dash_mem))
+    rng = np.random.default_rng(dash_syn * 10 + dash_mem)
+    sizes = [4, 6, 3]
+    net = Network.random(sizes, seed=dash_mem, tau_syn=tau_syn, tau_mem=tau_mem, weight_mean=[0.6, 0.3],
+                         weight_std=[0.5, 0.3], recurrent_std=0.2, delays=[0.0, dt], recurrent_delays=dt, dt=dt)
+    inputs = [(np.round(rng.uniform(0, 0.03, 14), 3), rng.integers(0, 4, 14)) for _ in range(2)]  # on the dt grid
+    results = engines_agree(net, inputs, [0, 2], SPIKING_LOSSES[0], t_end=0.06)
+    assert results["fp"][2].spike_counts[0].sum() > 0
+
+
+def test_exact_engines_agree_on_a_benchmark_sized_network():
+    """16-64-10, 0.3 s of 20 Hz input, hundreds of spikes: no finite differences (too slow), exact engines only."""
+    rng = np.random.default_rng(0)
+    net = Network.random([16, 64, 10], seed=0, tau_syn=5e-3, tau_mem=20e-3, weight_mean=[0.15, 0.05],
+                         weight_std=[0.3, 0.1], delays=[0.0, 1e-3])
+    n = rng.poisson(16 * 20 * 0.3)
+    inputs = [(rng.uniform(0, 0.3, n), rng.integers(0, 16, n))]
+    loss = SpikeCountCE(tau_count=0.1, gain=0.1)
+    ref = {e: loss_and_grad(net, inputs, [3], loss, 0.3, engine=e) for e in ("fp", "eventprop", "fp-forward")}
+    assert ref["fp"][2].spike_counts[0].sum() > 200
+    g = flatten(net, ref["fp"][1])
+    for e in ("eventprop", "fp-forward"):
+        assert relative_error(flatten(net, ref[e][1]), g) < 1e-8, e
