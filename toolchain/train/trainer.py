@@ -83,6 +83,9 @@ class TrainConfig:
     ``dt``), ``threshold``; initial weights are Gaussian with mean/std given as the peak of one input's
     post-synaptic potential in units of the threshold (``init_psp[k] = (mean, std)`` for hop ``k``).
     Loss: a name of :data:`toolchain.losses.LOSSES` and its options; the decision rule follows from it.
+    Weight bumping (Goeltz et al., gradients.md §7.1): after each step, a spiking neuron that was silent
+    in more than ``bump_silent[layer]`` of the batch's samples gets ``bump`` added to every incoming
+    latent weight (silent neurons receive no exact gradient); ``bump = 0`` disables it.
     """
 
     task: str
@@ -112,6 +115,8 @@ class TrainConfig:
     train_subset: int | None = None
     val_subset: int | None = None
     clock: bool = False
+    bump: float = 0.0
+    bump_silent: list[float] = field(default_factory=lambda: [0.9, 0.0])
 
     def settings(self) -> dict[str, Any]:
         """The JSON-ready settings (what a checkpoint records)."""
@@ -172,6 +177,10 @@ class TrainConfig:
         v.append(number_violation("t_end", self.t_end, 0, math.inf, lo_open=True, hint="e.g. 0.06"))
         v.append(number_violation("hop_delay_steps", self.hop_delay_steps, 0, 16, hint="0.5 (default) or 1.0"))
         v.append(number_violation("lr", self.lr, 0, math.inf, lo_open=True, hint="e.g. 5e-3"))
+        v.append(number_violation("bump", self.bump, 0, math.inf, hint="e.g. 1e-3, or 0 to disable"))
+        if not (isinstance(self.bump_silent, (list, tuple)) and all(_fraction(f) for f in self.bump_silent)):
+            v.append(Violation("bump_silent", f"need a list of fractions in [0, 1], got {self.bump_silent!r}",
+                               hint="e.g. [0.9, 0.0]"))
         v.append(number_violation("gamma", self.gamma, 0, 1, lo_open=True, hint="e.g. 0.95"))
         if self.max_grad_norm is not None:
             v.append(number_violation("max_grad_norm", self.max_grad_norm, 0, math.inf, lo_open=True,
@@ -224,6 +233,10 @@ class TrainConfig:
     @property
     def readout(self) -> str:
         return LOSSES[self.loss].readout
+
+
+def _fraction(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x <= 1
 
 
 def _positive(x: Any) -> bool:
@@ -461,6 +474,23 @@ def _to_latent(grads: dict[str, list], units: list[float]) -> dict[str, np.ndarr
     return out
 
 
+def bump_silent_neurons(config: TrainConfig, params: dict[str, np.ndarray], counts: list[list[np.ndarray]]
+                        ) -> dict[str, np.ndarray]:
+    """Weight bumping: add ``config.bump`` to the incoming latent weights of every spiking neuron that
+    was silent in more than ``config.bump_silent[layer]`` of the samples. ``counts[s][layer]`` are
+    the spike counts of sample ``s``."""
+    if config.bump == 0:
+        return params
+    out = dict(params)
+    for layer in range(len(counts[0])):
+        silent = np.mean(np.stack([c[layer] for c in counts]) == 0, axis=0)
+        allowed = config.bump_silent[min(layer, len(config.bump_silent) - 1)]
+        dead = silent > allowed
+        if np.any(dead):
+            out[f"W{layer}"] = params[f"W{layer}"] + config.bump * dead[None, :]
+    return out
+
+
 def _latent_grads(grads: dict[str, list], units: list[float], params: dict[str, np.ndarray]) -> dict:
     """The gradients of the trained parameters only (fixed thresholds are dropped)."""
     return {k: v for k, v in _to_latent(grads, units).items() if k in params}
@@ -535,7 +565,8 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                     for name, arr in _latent_grads(g, units, params).items():
                         grads[name] += arr / len(batch)
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
-                params = constrain(config, opt.step(params, grads, lr=schedule(epoch)))
+                params = opt.step(params, grads, lr=schedule(epoch))
+                params = constrain(config, bump_silent_neurons(config, params, [r[2] for r in results]))
                 losses = [r[0] for r in results]
                 hits = sum(int(r[3] == train_labels[i]) for r, i in zip(results, batch, strict=True))
                 spikes = sum(float(sum(c.sum() for c in r[2])) for r in results)

