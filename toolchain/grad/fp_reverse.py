@@ -51,7 +51,16 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
         last_r[i] = trace[k]
     y = np.zeros(n)
     z = np.zeros(n)
+    # every neuron's sums refer to t_common, except the neurons that spiked since (listed in lagging,
+    # their own reference in tz): one set of decay factors per arrival serves all the others
+    t_common = t_end
     tz = np.full(n, t_end)
+    lagging = np.empty(n, np.int64)
+    is_lagging = np.zeros(n, np.bool_)
+    n_lag = 0
+    f_a = np.empty(n)
+    f_b = np.empty(n)
+    f_h = np.empty(n)
     k = n_sp - 1
     m = n_arr - 1
     r = n_sp - 1
@@ -69,20 +78,32 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
             grad = dw[j] if external else drec[j]
             acc = 0.0
             if t < t_end:
-                d_prev, ea, eb, hd, a_prev, b_prev = -1.0, 0.0, 0.0, 0.0, -1.0, -1.0
-                for i in range(n):
-                    d = tz[i] - t
-                    tz[i] = t
-                    if z[i] == 0.0 and y[i] == 0.0:
-                        continue
-                    if d > 0.0:
-                        if d != d_prev or a[i] != a_prev or b[i] != b_prev:
-                            ea, eb, hd = decay(d, a[i], b[i])
-                            d_prev, a_prev, b_prev = d, a[i], b[i]
-                        y[i] = y[i] * ea + z[i] * hd
-                        z[i] = z[i] * eb
-                    grad[i] -= y[i]
-                    acc += weights[i] * (z[i] - a[i] * y[i])
+                for q in range(n_lag):  # bring the lagging neurons to t on their own
+                    i = lagging[q]
+                    ea, eb, hd = decay(tz[i] - t, a[i], b[i])
+                    y[i] = y[i] * ea + z[i] * hd
+                    z[i] = z[i] * eb
+                a_c = -1.0
+                b_c = -1.0
+                ea = eb = hd = 0.0
+                for i in range(n):  # decay factors from t_common, once per distinct (a, b)
+                    if a[i] != a_c or b[i] != b_c:
+                        a_c, b_c = a[i], b[i]
+                        ea, eb, hd = decay(t_common - t, a_c, b_c)
+                    f_a[i] = 1.0 if is_lagging[i] else ea
+                    f_b[i] = 1.0 if is_lagging[i] else eb
+                    f_h[i] = 0.0 if is_lagging[i] else hd
+                for i in range(n):  # branch-free: every neuron's sums at t, read by this arrival
+                    yi = y[i] * f_a[i] + z[i] * f_h[i]
+                    zi = z[i] * f_b[i]
+                    y[i] = yi
+                    z[i] = zi
+                    grad[i] -= yi
+                    acc += weights[i] * (zi - a[i] * yi)
+                for q in range(n_lag):
+                    is_lagging[lagging[q]] = False
+                n_lag = 0
+                t_common = t
             if external:
                 a_pre[m] = acc
                 m -= 1
@@ -91,12 +112,15 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
                 r -= 1
         else:  # a spike of this layer: its total derivative is complete
             i = sp_n[k]
-            d = tz[i] - t
-            if d > 0.0:
-                ea, eb, hd = decay(d, a[i], b[i])
-                y[i] = y[i] * ea + z[i] * hd
-                z[i] = z[i] * eb
+            ref = tz[i] if is_lagging[i] else t_common
+            ea, eb, hd = decay(ref - t, a[i], b[i])
+            y[i] = y[i] * ea + z[i] * hd
+            z[i] = z[i] * eb
             tz[i] = t
+            if not is_lagging[i]:
+                is_lagging[i] = True
+                lagging[n_lag] = i
+                n_lag += 1
             a_k = a_tot[k] + theta[i] * b[i] * z[i]
             g = a_k / spike_slope(sp_i[k], theta[i], b[i])
             z[i] += g

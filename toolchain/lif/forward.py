@@ -92,17 +92,29 @@ class Forward:
 
 # -- compiled kernels -------------------------------------------------------------------------------
 @njit(cache=False)
+def _grow(out_t, out_n, out_i):
+    """Double the spike buffers."""
+    n = out_t.shape[0]
+    return (np.concatenate((out_t, np.empty(n))), np.concatenate((out_n, np.empty(n, np.int64))),
+            np.concatenate((out_i, np.empty(n))))
+
+
+@njit(cache=False)
 def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t_end, method,
                     max_spikes):
+    """A layer with recurrent weights: one event queue for the whole layer.
+
+    ``tc[j]`` is neuron j's next crossing before the next arrival (external or recurrent); the earliest
+    crossing is emitted first, then arrivals are applied and the crossings recomputed.
+    """
     n = w.shape[1]
     v = np.zeros(n)
     cur = np.zeros(n)
     tref = np.zeros(n)
     tc = np.full(n, np.inf)
-    cap = 256
-    out_t = np.empty(cap)
-    out_n = np.empty(cap, np.int64)
-    out_i = np.empty(cap)
+    out_t = np.empty(256)
+    out_n = np.empty(256, np.int64)
+    out_i = np.empty(256)
     n_out = 0
     p = 0
     q = 0
@@ -120,11 +132,8 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
                 return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
             ts = tc[k]
             _, i_s = advance(v[k], cur[k], ts - tref[k], a[k], b[k])
-            if n_out == cap:
-                cap *= 2
-                out_t = np.concatenate((out_t, np.empty(cap - n_out)))
-                out_n = np.concatenate((out_n, np.empty(cap - n_out, np.int64)))
-                out_i = np.concatenate((out_i, np.empty(cap - n_out)))
+            if n_out == out_t.shape[0]:
+                out_t, out_n, out_i = _grow(out_t, out_n, out_i)
             out_t[n_out] = ts
             out_n[n_out] = k
             out_i[n_out] = i_s
@@ -158,29 +167,30 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
 
 
 @njit(cache=False)
-def _grow(out_t, out_n, out_i):
-    """Double the spike buffers."""
-    n = out_t.shape[0]
-    return (np.concatenate((out_t, np.empty(n))), np.concatenate((out_n, np.empty(n, np.int64))),
-            np.concatenate((out_i, np.empty(n))))
-
-
-@njit(cache=False)
 def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spikes):
     """A layer without recurrent weights, interval by interval between arrivals.
 
     All neurons share the reference time of the last arrival, so the decay factors of an interval are
-    computed once per distinct (tau_syn, tau_mem). V has at most one extremum per interval, so from V and
-    dV/dt at both ends: V(end) >= theta means a crossing; rising at the end, or falling from the start,
-    means none; otherwise a cheap bound, then the interior maximum decides (:func:`kernels.next_crossing`).
+    computed once per distinct (tau_syn, tau_mem), and one branch-free pass moves every neuron to the end
+    of the interval. V has at most one extremum per interval, so from V and dV/dt at both ends: V(end) >=
+    theta means a crossing; rising at the end, or falling from the start, means none. Only the remaining
+    neurons get a cheap bound and then an exact search (:func:`kernels.crossing_from`).
     """
     n = w.shape[1]
     n_arr = arr_t.shape[0]
     h_peak = np.empty(n)  # maximum of the unit PSP (slightly inflated: a safe bound)
+    s_peak = np.empty(n)
     for j in range(n):
-        h_peak[j] = psp(stationary_time(0.0, 1.0, a[j], b[j]), a[j], b[j]) * (1.0 + 1e-9)
+        s_peak[j] = stationary_time(0.0, 1.0, a[j], b[j])
+        h_peak[j] = psp(s_peak[j], a[j], b[j]) * (1.0 + 1e-9)
     v = np.zeros(n)
     cur = np.zeros(n)
+    v_new = np.zeros(n)
+    c_new = np.zeros(n)
+    f_a = np.empty(n)
+    f_b = np.empty(n)
+    f_h = np.empty(n)
+    check = np.zeros(n, np.bool_)
     out_t = np.empty(256)
     out_n = np.empty(256, np.int64)
     out_i = np.empty(256)
@@ -192,35 +202,39 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
         span = t_next - t_prev
         a_c = -1.0
         b_c = -1.0
-        ea = eb = hd = h_bound = 0.0
-        for j in range(n):
+        ea = eb = hd = 0.0
+        for j in range(n):  # decay factors, computed once per distinct (a, b)
             if a[j] != a_c or b[j] != b_c:
                 a_c, b_c = a[j], b[j]
                 ea, eb, hd = decay(span, a_c, b_c)
-                h_bound = -1.0
+            f_a[j] = ea
+            f_b[j] = eb
+            f_h[j] = hd
+        for j in range(n):  # every neuron to t_next, assuming no spike; flag the ones that may cross
+            v_end = v[j] * f_b[j] + cur[j] * f_h[j]
+            c_end = cur[j] * f_a[j]
+            v_new[j] = v_end
+            c_new[j] = c_end
+            check[j] = v_end >= theta[j] or (c_end - b[j] * v_end < 0.0 and cur[j] - b[j] * v[j] > 0.0)
+        for j in range(n):
+            if not check[j]:
+                continue
             vj = v[j]
             cj = cur[j]
-            v_end = vj * eb + cj * hd
-            c_end = cj * ea
-            if v_end < theta[j]:
-                quiet = c_end - b_c * v_end >= 0.0 or cj - b_c * vj <= 0.0  # monotone on the interval
-                if not quiet:  # an interior maximum; V <= max(V0, 0) + I0 max_{s <= span} h(s)
-                    if h_bound < 0.0:
-                        s_peak = stationary_time(0.0, 1.0, a_c, b_c)
-                        h_bound = psp(min(span, s_peak), a_c, b_c) * (1.0 + 1e-9)
-                    quiet = max(vj, 0.0) + cj * h_bound < theta[j]
-                if quiet:
-                    v[j] = v_end
-                    cur[j] = c_end
+            v_end = v_new[j]
+            c_end = c_new[j]
+            if v_end < theta[j]:  # an interior maximum; V <= max(V0, 0) + I0 max_{s <= span} h(s)
+                h_bound = h_peak[j] if span >= s_peak[j] else psp(span, a[j], b[j]) * (1.0 + 1e-9)
+                if max(vj, 0.0) + cj * h_bound < theta[j]:
                     continue
             t = t_prev
             while True:  # (v_end, c_end): the state at t_next if no further spike comes
-                s = crossing_from(vj, cj, v_end, c_end, theta[j], a_c, b_c, t_next - t, method)
+                s = crossing_from(vj, cj, v_end, c_end, theta[j], a[j], b[j], t_next - t, method)
                 if s == np.inf:
                     break
                 if n_out >= max_spikes:
                     return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
-                cj = cj * math.exp(-a_c * s)
+                cj = cj * math.exp(-a[j] * s)
                 t = t + s
                 if n_out == out_t.shape[0]:
                     out_t, out_n, out_i = _grow(out_t, out_n, out_i)
@@ -229,20 +243,21 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
                 out_i[n_out] = cj
                 n_out += 1
                 vj = 0.0
-                v_end, c_end = advance(0.0, cj, t_next - t, a_c, b_c)
+                v_end, c_end = advance(0.0, cj, t_next - t, a[j], b[j])
                 if cj * h_peak[j] < theta[j]:
                     break  # from V = 0 the voltage stays below I h(s_peak) < theta
-            vj, cj = v_end, c_end
-            if vj >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
+            if v_end >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
                 if n_out == out_t.shape[0]:
                     out_t, out_n, out_i = _grow(out_t, out_n, out_i)
                 out_t[n_out] = t_next
                 out_n[n_out] = j
-                out_i[n_out] = cj
+                out_i[n_out] = c_end
                 n_out += 1
-                vj = 0.0
-            v[j] = vj
-            cur[j] = cj
+                v_end = 0.0
+            v_new[j] = v_end
+            c_new[j] = c_end
+        v, v_new = v_new, v
+        cur, c_new = c_new, cur
         if t_next >= t_end:
             break
         while p < n_arr and arr_t[p] == t_next:
