@@ -6,8 +6,12 @@ Every rule returns one class per sample, or -1 when the chip gives no decision (
   with the larger membrane left after its reset (it crossed its threshold by more, so earlier within the
   step);
 * ``spike-count``: the readout with most spikes; ties go to the earliest first spike;
-* ``max-voltage``: the readout whose membrane reached the highest value;
+* ``max-voltage``: the readout whose membrane reached the highest value (``V(0) = 0`` counts, as in the
+  float model);
 * ``integrated-voltage``: the readout with the largest sum of its membrane over the trial.
+
+With an output code ``C`` (classes x readouts, more classes than readouts) the voltage rules decide
+``argmax_c (C @ y)_c`` on the readout observables ``y``, exactly as :func:`toolchain.decode.decide`.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ def first_step(spikes_out: np.ndarray) -> np.ndarray:
     return np.where(fired.any(axis=1), np.argmax(fired, axis=1), n_t)
 
 
-def decide(record: Record, rule: str) -> np.ndarray:
+def decide(record: Record, rule: str, code: np.ndarray | None = None) -> np.ndarray:
     if rule not in RULES:
         raise InputError(f"unknown decision rule {rule!r}; use one of {', '.join(RULES)}")
     spikes = record["Spikes_out"].astype(np.int64)
@@ -36,7 +40,9 @@ def decide(record: Record, rule: str) -> np.ndarray:
     n_b, n_t, _ = spikes.shape
     if rule in ("max-voltage", "integrated-voltage"):
         v = record["Vmem_out"].astype(np.int64).reshape(n_b, n_t, -1)
-        score = v.max(axis=1) if rule == "max-voltage" else v.sum(axis=1)
+        score = np.maximum(v.max(axis=1), 0) if rule == "max-voltage" else v.sum(axis=1)
+        if code is not None:
+            score = score @ np.asarray(code, np.float64).T
         return np.argmax(score, axis=1)
     first = first_step(spikes)
     if rule == "first-spike":

@@ -16,8 +16,11 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
 from hw_models.simulator import Record, simulate
+from toolchain.data.spikes import to_raster
+from toolchain.decode import decide
 from toolchain.lif.forward import Forward, forward
 from toolchain.network import Network
+from toolchain.train.trainer import with_clock
 from toolchain.verify import chip_decode
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
 
@@ -56,40 +59,18 @@ class VerifyResult:
         return self.models[name].accuracy
 
 
-def float_decide(results: list[Forward], rule: str, n_out: int) -> np.ndarray:
-    """The same rules as :mod:`toolchain.verify.chip_decode`, on exact float spike times."""
-    out = np.full(len(results), -1)
-    for k, fwd in enumerate(results):
-        if rule in ("max-voltage", "integrated-voltage"):
-            ro = fwd.readout
-            out[k] = int(np.argmax(ro.vmax if rule == "max-voltage" else ro.vint))
-            continue
-        sp = fwd.layers[-1]
-        if sp.times.size == 0:
-            continue
-        first = np.full(n_out, np.inf)
-        np.minimum.at(first, sp.neurons, sp.times)
-        if rule == "first-spike":
-            out[k] = int(np.argmin(first))
-        else:
-            counts = sp.counts(n_out)
-            tied = np.flatnonzero(counts == counts.max())
-            out[k] = int(tied[np.argmin(first[tied])])
-    return out
-
-
 def _confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     m = np.zeros((n, n + 1), np.int64)  # last column: no decision
     np.add.at(m, (labels, np.where(pred < 0, n, pred)), 1)
     return m
 
 
-def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str
+def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code
                  ) -> tuple[ModelResult, list[Forward]]:
     start = time.perf_counter()
     results = [forward(net, s, t_end) for s in inputs]
     n_out = net.layer_sizes[-1]
-    pred = float_decide(results, rule, n_out)
+    pred = np.array([decide(rule, r, n_out, code) for r in results])
     n_spiking = net.n_layers - (1 if net.readout == "leaky-integrator" else 0)
     counts, firsts = [], []
     for layer in range(n_spiking):
@@ -99,15 +80,16 @@ def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: st
         for k, r in enumerate(results):
             np.minimum.at(ft[k], r.layers[layer].neurons, r.layers[layer].times)
         firsts.append(ft)
-    return ModelResult(name, pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_out), counts, firsts,
-                       time.perf_counter() - start), results
+    n_classes = n_out if code is None else code.shape[0]
+    return ModelResult(name, pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes), counts,
+                       firsts, time.perf_counter() - start), results
 
 
 def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, labels: np.ndarray,
-                rule: str) -> tuple[ModelResult, Record, list[np.ndarray]]:
+                rule: str, code) -> tuple[ModelResult, Record, list[np.ndarray]]:
     start = time.perf_counter()
     rec = simulate(config, rasters)
-    pred = chip_decode.decide(rec, rule)
+    pred = chip_decode.decide(rec, rule, code)
     spikes = rec["Spikes"].astype(np.int64)
     counts, firsts = [], []
     n_t = spikes.shape[1]
@@ -118,8 +100,8 @@ def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, l
         counts.append(s.sum(axis=1))
         first = chip_decode.first_step(s)
         firsts.append(np.where(first < n_t, (first + 1) * config.dt, np.inf))  # end of the step
-    n_out = net.layer_sizes[-1]
-    return ModelResult("bit-accurate", pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_out),
+    n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
+    return ModelResult("bit-accurate", pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes),
                        counts, firsts, time.perf_counter() - start), rec, [s[0] for s in layers]
 
 
@@ -167,16 +149,18 @@ def verify(net: Network, config: ChipConfig, task: str | None = None, split: str
     data = load_task(task, **options)
     part = data.split(split)
     n = len(part.labels) if limit is None else min(limit, len(part.labels))
-    inputs, labels = part.inputs[:n], np.asarray(part.labels[:n])
-    rasters = data.rasters(split, dt=config.dt)[:n]
-    if rasters.shape[1] < math.ceil(t_end / config.dt - 1e-9):
-        pad = math.ceil(t_end / config.dt - 1e-9) - rasters.shape[1]
-        rasters = np.concatenate([rasters, np.zeros((n, pad, rasters.shape[2]), rasters.dtype)], axis=1)
+    clock = meta.get("clock")
+    inputs = [part.inputs[i] if not clock else with_clock(part.inputs[i], clock["first_channel"], clock["n_steps"],
+                                                          config.dt) for i in range(n)]
+    labels = np.asarray(part.labels[:n])
+    n_steps = math.ceil(t_end / config.dt - 1e-9)
+    rasters = np.stack([to_raster(s, config.dt, net.layer_sizes[0], n_steps) for s in inputs])
+    code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], np.float64)
 
-    float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule)
+    float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule, code)
     grid_net = chip_grid_network(net, config, report)
-    grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule)
-    chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule)
+    grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule, code)
+    chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule, code)
     v = np.abs(rec["Vmem"].astype(np.int64))
     i = np.abs(rec["Isyn"].astype(np.int64))
     rails = {"vmem_at_rail_fraction": float(np.mean(v >= 32767)), "isyn_at_rail_fraction": float(np.mean(i >= 32767)),
