@@ -25,10 +25,12 @@ def report_stem(out: Path) -> Path:
               help="Seconds per chip step (default: the network's own dt, set by `spikeline train`).")
 @click.option("--headroom-bits", type=click.IntRange(0, 8), default=2, show_default=True,
               help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot.")
+@click.option("--gain-correction/--no-gain-correction", default=False, show_default=True,
+              help="Divide thresholds by the float-to-chip PSP area ratio (docs/compiler.md, 'Units').")
 @json_option
 @report_errors
 def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int,
-                as_json: bool) -> None:
+                gain_correction: bool, as_json: bool) -> None:
     """Map, quantize and check NETWORK (network.json) for a chip.
 
     Every problem is reported at once with a resource table (used vs available); the exit status is 2
@@ -44,7 +46,8 @@ def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headro
     out = Path(out_path)
     net = load_network(network)
     try:
-        config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, source=network)
+        config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits,
+                                         gain_correction=gain_correction, source=network)
     except CompileError as err:
         if err.report is not None:
             md, _ = err.report.save(report_stem(out))

@@ -28,7 +28,7 @@ from hw_models.rules import check, resources
 from hw_models.rules import warnings as rule_warnings
 from toolchain.compile.mapping import RELAY_THRESHOLD, Layout, plan
 from toolchain.compile.report import CompileReport, LayerReport
-from toolchain.compile.units import taus_of, threshold_to_int, weights_to_int
+from toolchain.compile.units import kernel_gain, taus_of, threshold_to_int, weights_to_int
 from toolchain.network import Network
 from toolchain.train.grid import dash_for_tau
 
@@ -164,8 +164,12 @@ def _sizes_unlimited(spec: ChipSpec) -> ChipSpec:
 
 
 def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
-                    source: str | None = None) -> tuple[ChipConfig, CompileReport]:
-    """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation."""
+                    gain_correction: bool = False, source: str | None = None) -> tuple[ChipConfig, CompileReport]:
+    """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
+
+    ``gain_correction`` divides each spiking layer's integer thresholds by
+    :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.
+    """
     spec = get_chip(chip)
     dt = dt if dt is not None else net.dt
     if dt is None or not (math.isfinite(dt) and dt > 0):
@@ -204,7 +208,9 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     q = [weights_to_int(W, units[k], shifts[incoming[k][0][0]]) for k, W in enumerate(net.weights)]
     q_rec = [None if net.recurrent[k] is None else weights_to_int(net.recurrent[k], units[k], shifts["rec"])
              for k in range(L - 1)]
-    thresholds = [None if net.threshold[k] is None else threshold_to_int(net.threshold[k], units[k], dt)
+    gains = [kernel_gain(dashes[("tau_syn", k + 1)], dashes[("tau_mem", k + 1)], dt) if gain_correction
+             else np.ones(net.layer_sizes[k + 1]) for k in range(L)]
+    thresholds = [None if net.threshold[k] is None else threshold_to_int(net.threshold[k] / gains[k], units[k], dt)
                   for k in range(L)]
 
     # -- layout ------------------------------------------------------------------------------------
@@ -288,7 +294,7 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     if leaky:
         notes.append("leaky-integrator readout: threshold_out = 32767 so readouts never spike; read Vmem_out")
     report = CompileReport(chip=spec.name, dt=dt, layer_sizes=list(net.layer_sizes), layout=layout.to_dict(),
-                           shifts=dict(shifts), layers=layers,
+                           shifts=dict(shifts), layers=layers, gain_correction=gain_correction,
                            resources=[(r.resource, r.used, r.available) for r in resources(config, spec)],
                            violations=problems, warnings=rule_warnings(config) + notes)
     if problems:

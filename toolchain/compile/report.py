@@ -45,6 +45,7 @@ class CompileReport:
     resources: list[tuple[str, int, int]]
     violations: list[Violation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    gain_correction: bool = False
 
     @property
     def ok(self) -> bool:
@@ -66,7 +67,8 @@ class CompileReport:
 
         lines = [f"# Compile report: {'-'.join(map(str, self.layer_sizes))} on {self.chip}", "",
                  f"dt = {self.dt:g} s; shifts: in {self.shifts['in']}, rec {self.shifts['rec']}, "
-                 f"out {self.shifts['out']}. Status: **{'fits' if self.ok else 'does not fit'}**.", ""]
+                 f"out {self.shifts['out']}; kernel gain correction {'on' if self.gain_correction else 'off'}. "
+                 f"Status: **{'fits' if self.ok else 'does not fit'}**.", ""]
         if self.violations:
             lines += ["## Problems", ""] + [f"- {v}" for v in self.violations] + [""]
         lines += ["## Resources", "", "| resource | used | available | |", "|---|---|---|---|"]

@@ -15,19 +15,21 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import SpikelineError
 from toolchain.compile import CompileReport, compile_network
-from toolchain.compile.units import taus_of, threshold_to_float, weights_to_float
+from toolchain.compile.units import kernel_gain, taus_of, threshold_to_float, weights_to_float
 from toolchain.network import Network
 
 
 def recompile(net: Network, config: ChipConfig) -> CompileReport:
     """The compile report under which ``config`` was produced from ``net`` (checks it really was)."""
-    for headroom in range(9):
-        try:
-            candidate, report = compile_network(net, config.chip, dt=config.dt, headroom_bits=headroom)
-        except SpikelineError:
-            continue
-        if candidate == config:
-            return report
+    for gain_correction in (False, True):
+        for headroom in range(9):
+            try:
+                candidate, report = compile_network(net, config.chip, dt=config.dt, headroom_bits=headroom,
+                                                    gain_correction=gain_correction)
+            except SpikelineError:
+                continue
+            if candidate == config:
+                return report
     raise SpikelineError("the configuration was not compiled from this network (recompiling it for "
                          f"{config.chip} with dt = {config.dt} gives another configuration); verify needs "
                          "the network.json the configuration came from")
@@ -64,7 +66,8 @@ def chip_grid_network(net: Network, config: ChipConfig, report: CompileReport) -
                              weights_to_float(_recurrent_block(config, report, ids, ids), c, shift["rec"]))
         tau_s.append(taus_of(d_syn, config.dt))
         tau_m.append(taus_of(d_mem, config.dt))
-        theta.append(None if th is None else threshold_to_float(th, c, config.dt))
+        gain = kernel_gain(d_syn, d_mem, config.dt) if report.gain_correction else 1.0
+        theta.append(None if th is None else threshold_to_float(th, c, config.dt) * gain)
     return Network.create(weights, tau_s, tau_m, theta, recurrent, net.delays, net.recurrent_delays,
                           net.readout, config.dt, dict(net.metadata, view="chip-grid"))
 
