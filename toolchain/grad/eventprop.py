@@ -35,19 +35,22 @@ from toolchain.network import Network
 
 
 @njit(cache=False)
-def _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source):
-    """Integrate neuron i's adjoint backwards from t_ref[i] to t (exact, constant source dl_V/dV)."""
-    dt = t_ref[i] - t
-    t_ref[i] = t
-    if dt <= 0.0 or (lam_v[i] == 0.0 and lam_i[i] == 0.0 and source[i] == 0.0):
-        return
-    a = 1.0 / tau_s[i]
-    b = 1.0 / tau_m[i]
-    ea, eb, h = decay(dt, a, b)
-    c = source[i]
-    lv = lam_v[i] + c
-    lam_i[i] = lam_i[i] * ea + a * lv * h - c * (1.0 - ea)
-    lam_v[i] = lv * eb - c
+def _backwards(lam_v, lam_i, dt, tau_s, tau_m, source, memo):
+    """One neuron's adjoint integrated backwards over dt (exact, constant source dl_V/dV = ``source``).
+
+    ``memo`` = (dt, tau_s, tau_m, exp(-dt/tau_s), exp(-dt/tau_m), h(dt)) of the previous call, so neurons
+    sharing a reference time and time constants share the exponentials. Scalars in, scalars out.
+    """
+    if dt <= 0.0 or (lam_v == 0.0 and lam_i == 0.0 and source == 0.0):
+        return lam_v, lam_i, memo
+    a = 1.0 / tau_s
+    if memo[0] == dt and memo[1] == tau_s and memo[2] == tau_m:
+        ea, eb, h = memo[3], memo[4], memo[5]
+    else:
+        ea, eb, h = decay(dt, a, 1.0 / tau_m)
+        memo = (dt, tau_s, tau_m, ea, eb, h)
+    lv = lam_v + source
+    return lv * eb - source, lam_i * ea + a * lv * h - source * (1.0 - ea), memo
 
 
 @njit(cache=False)
@@ -68,6 +71,7 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
     order_max = np.argsort(-t_max)
     n_max = t_max.shape[0]
     t_ref = np.full(n, t_end)
+    memo = (-1.0, -1.0, -1.0, 0.0, 0.0, 0.0)
     k = sp_t.shape[0] - 1
     m = arr_t.shape[0] - 1
     r = sp_t.shape[0] - 1
@@ -87,7 +91,9 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
             total = 0.0
             if t < t_end:
                 for i in range(n):
-                    _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source)
+                    lam_v[i], lam_i[i], memo = _backwards(lam_v[i], lam_i[i], t_ref[i] - t, tau_s[i], tau_m[i],
+                                                          source[i], memo)
+                    t_ref[i] = t
                     total += row[i] * (lam_v[i] - lam_i[i])
                     if external:
                         dw[j, i] -= tau_s[i] * tau_m[i] * lam_i[i]
@@ -101,7 +107,9 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
                 r -= 1
         elif t_s == t:
             i = sp_n[k]
-            _propagate(lam_v, lam_i, t_ref, i, t, tau_s, tau_m, source)
+            lam_v[i], lam_i[i], memo = _backwards(lam_v[i], lam_i[i], t_ref[i] - t, tau_s[i], tau_m[i], source[i],
+                                                  memo)
+            t_ref[i] = t
             cur = sp_i[k] * tau_m[i]  # paper-unit current
             slope = max(cur - theta[i], VDOT_FLOOR * theta[i])
             lam_v[i] = (cur * lam_v[i] + err[k]) / slope
@@ -109,7 +117,10 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
             k -= 1
         else:
             o = order_max[p]
-            _propagate(lam_v, lam_i, t_ref, o, min(t, t_end), tau_s, tau_m, source)
+            t_o = min(t, t_end)
+            lam_v[o], lam_i[o], memo = _backwards(lam_v[o], lam_i[o], t_ref[o] - t_o, tau_s[o], tau_m[o], source[o],
+                                                  memo)
+            t_ref[o] = t_o
             lam_v[o] -= jump[o] / tau_m[o]
             p += 1
     for o in range(kink.shape[0]):
