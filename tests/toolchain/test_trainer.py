@@ -82,11 +82,12 @@ def test_output_code_is_identity_when_classes_fit_and_hadamard_otherwise():
         output_code(20, 8)
 
 
+@pytest.mark.parametrize("normalize", [False, True])
 @pytest.mark.parametrize("observable", ["max", "integrated"])
-def test_coded_loss_gradient_matches_central_differences(observable):
+def test_coded_loss_gradient_matches_central_differences(observable, normalize):
     rng = np.random.default_rng(0)
     code, t_end = output_code(10, 8), 0.05
-    loss = CodedVoltageCE(code, observable, gain=1.5)
+    loss = CodedVoltageCE(code, observable, gain=1.5, normalize=normalize)
     y = rng.normal(size=8)
 
     def value(y):
@@ -98,6 +99,8 @@ def test_coded_loss_gradient_matches_central_differences(observable):
     eps = 1e-6
     fd = np.array([(value(y + eps * e).value - value(y - eps * e).value) / (2 * eps) for e in np.eye(8)])
     assert np.allclose(grad, fd, rtol=1e-6, atol=1e-6)
+    if normalize:   # scaling every readout leaves the loss unchanged (up to eps)
+        assert abs(value(3.0 * y).value - lv.value) < 1e-5
 
 
 # -- training -------------------------------------------------------------------------------------------

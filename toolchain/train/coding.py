@@ -48,14 +48,20 @@ def output_code(n_classes: int, n_outputs: int) -> np.ndarray:
 class CodedVoltageCE(Loss):
     """Cross-entropy on coded leaky-integrator observables::
 
-        logits = gain * C @ y,   y = max_t V (``observable="max"``) or integral V dt / t_end ("integrated")
+        logits = gain * C @ z,   y = max_t V (``observable="max"``) or integral V dt / t_end ("integrated")
 
-    dL/dy = gain * C^T (softmax(logits) - onehot(label)).
+    with ``z = y`` or, with ``normalize=True``, ``z = y / r``, ``r = sqrt(|y|**2 / n + eps**2)`` (the
+    root mean square of the readouts): the loss no longer changes when every readout is scaled, so the
+    network cannot lower it by silencing its hidden layer (which shrinks every logit), and the decision
+    ``argmax C @ y`` is unchanged by the positive factor. ``eps`` keeps ``r > 0``.
+    dL/dz = gain * C^T (softmax(logits) - onehot(label));  dL/dy = (dL/dz - z (z . dL/dz) / n) / r.
     """
 
     code: np.ndarray = field(default_factory=lambda: np.eye(2))
     observable: str = "max"
     gain: float = 1.0
+    normalize: bool = False
+    eps: float = 1e-3
     readout = "leaky-integrator"
 
     def __post_init__(self) -> None:
@@ -69,10 +75,16 @@ class CodedVoltageCE(Loss):
             raise InputError(f"label {label!r} is not a class index in [0, {n_classes - 1}]")
         if self.code.shape[1] != n_out:
             raise InputError(f"the output code has {self.code.shape[1]} columns but the network {n_out} outputs")
-        scale = self.gain if self.observable == "max" else self.gain / t_end
-        y = out.vmax if self.observable == "max" else out.vint
-        value, grad = _softmax_ce(scale * (self.code @ y), int(label))
-        d_y = scale * (self.code.T @ grad)
+        y = out.vmax if self.observable == "max" else out.vint / t_end
+        z, r = y, 1.0
+        if self.normalize:
+            r = math.sqrt(float(y @ y) / y.size + self.eps**2)
+            z = y / r
+        value, grad = _softmax_ce(self.gain * (self.code @ z), int(label))
+        d_z = self.gain * (self.code.T @ grad)
+        d_y = (d_z - z * float(z @ d_z) / y.size) / r if self.normalize else d_z
+        if self.observable == "integrated":
+            d_y = d_y / t_end
         zeros = np.zeros(n_out)
         if self.observable == "max":
             return LossValue(float(value), d_vmax=d_y, d_vint=zeros)

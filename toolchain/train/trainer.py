@@ -115,6 +115,8 @@ class TrainConfig:
     train_subset: int | None = None
     val_subset: int | None = None
     clock: bool = False
+    clock_psp: float = 0.0
+    lr_scale: list[float] | None = None
     bump: float = 0.0
     bump_silent: list[float] = field(default_factory=lambda: [0.9, 0.0])
 
@@ -169,9 +171,10 @@ class TrainConfig:
             v.append(Violation("loss", f"unknown loss {self.loss!r}", hint=f"one of {', '.join(LOSSES)}"))
         else:
             try:
-                LOSSES[self.loss](**self.loss_options)
-            except TypeError as exc:
-                v.append(Violation("loss_options", str(exc), hint=f"options of {LOSSES[self.loss].__name__}"))
+                make_loss(self, None)
+            except (TypeError, SpikelineError) as exc:
+                v.append(Violation("loss_options", str(exc), hint="options of the loss class (see losses.py, "
+                                   "coding.py)"))
         v.append(number_violation("dt", self.dt, 0, 1, lo_open=True, hint="e.g. 1e-3"))
         v.append(number_violation("threshold", self.threshold, 0, math.inf, lo_open=True, hint="e.g. 1.0"))
         v.append(number_violation("t_end", self.t_end, 0, math.inf, lo_open=True, hint="e.g. 0.06"))
@@ -185,6 +188,11 @@ class TrainConfig:
         if self.max_grad_norm is not None:
             v.append(number_violation("max_grad_norm", self.max_grad_norm, 0, math.inf, lo_open=True,
                                       hint="e.g. 1.0, or None"))
+        if self.lr_scale is not None and not (
+                isinstance(self.lr_scale, (list, tuple)) and len(self.lr_scale) == len(self.dash_syn)
+                and all(_positive(f) for f in self.lr_scale)):
+            v.append(Violation("lr_scale", f"need one positive factor per hop, got {self.lr_scale!r}",
+                               hint="e.g. [0.1, 1.0], or None"))
         whole("epochs", self.epochs, 1)
         whole("batch_size", self.batch_size, 1)
         whole("step_size", self.step_size, 1)
@@ -224,6 +232,7 @@ class TrainConfig:
         raise_hyperparameter_violations(v)
 
     def make_loss(self) -> Loss:
+        """The loss of one readout neuron per class (see :func:`make_loss` for the trainer's choice)."""
         return LOSSES[self.loss](**self.loss_options)
 
     @property
@@ -301,16 +310,21 @@ def task_code(config: TrainConfig, task: Task) -> np.ndarray | None:
     return None if task.n_classes <= n_out else output_code(task.n_classes, n_out)
 
 
-def make_loss(config: TrainConfig, code: np.ndarray | None) -> Loss:
-    """The configured loss; with an output code, its coded version (voltage losses only)."""
-    if code is None:
-        return config.make_loss()
-    if config.loss not in ("max-voltage", "integrated-voltage"):
+VOLTAGE_LOSSES = {"max-voltage": "max", "integrated-voltage": "integrated"}
+
+
+def make_loss(config: TrainConfig, code: np.ndarray | None, n_classes: int | None = None) -> Loss:
+    """The configured loss. Voltage losses are :class:`~toolchain.train.coding.CodedVoltageCE` (with the
+    output code, or one readout per class), which adds the ``normalize`` option."""
+    if config.loss in VOLTAGE_LOSSES:
+        if code is None:
+            code = np.eye(n_classes if n_classes is not None else 2)
+        return CodedVoltageCE(code, VOLTAGE_LOSSES[config.loss], **config.loss_options)
+    if code is not None:
         raise_hyperparameter_violations([Violation(
             "loss", f"{config.loss!r} needs one readout neuron per class, but the task has {code.shape[0]} "
             f"classes and {config.chip} {code.shape[1]} readouts", hint="use max-voltage or integrated-voltage")])
-    observable = "max" if config.loss == "max-voltage" else "integrated"
-    return CodedVoltageCE(code, observable, **config.loss_options)
+    return config.make_loss()
 
 
 def time_constants(config: TrainConfig) -> tuple[list[float], list[float]]:
@@ -333,21 +347,30 @@ def psp_peak(tau_syn: float, tau_mem: float) -> float:
 def weight_units(config: TrainConfig) -> list[float]:
     """Float weight of one latent weight unit per hop: ``threshold / h_peak`` (a latent weight of 1 raises
     the membrane peak by one threshold). Latent weights live in these units so that one learning rate
-    fits every time constant."""
+    fits every time constant. ``lr_scale[k]`` multiplies hop ``k``'s unit: Adam moves every latent
+    parameter by about ``lr`` per step, so hop ``k`` then learns ``lr_scale[k]`` times as fast."""
     tau_syn, tau_mem = time_constants(config)
-    return [config.threshold / psp_peak(ts, tm) for ts, tm in zip(tau_syn, tau_mem, strict=True)]
+    scale = config.lr_scale or [1.0] * len(tau_syn)
+    return [config.threshold / psp_peak(ts, tm) * f for ts, tm, f in zip(tau_syn, tau_mem, scale, strict=True)]
 
 
-def initial_parameters(config: TrainConfig, sizes: list[int]) -> dict[str, np.ndarray]:
+def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) -> dict[str, np.ndarray]:
     """Latent parameters ``W{k}`` (hop k, in :func:`weight_units`) and ``theta{k}`` (spiking layer
     k + 1), seeded by ``config.seed``: ``W{k} ~ N(mean, std)``, so one input spike of weight ``mean``
     raises the membrane peak by ``mean * threshold`` (gradients.md §7.1: start with most hidden neurons
-    firing)."""
+    firing). With ``n_clock`` clock channels (the last inputs) and ``clock_psp``, hidden neuron ``i``
+    gets weight ``clock_psp`` from clock step ``i mod n_clock`` and 0 from the other clock channels."""
     rng = np.random.default_rng([config.seed, 1])
+    scale = config.lr_scale or [1.0] * (len(sizes) - 1)
     params: dict[str, np.ndarray] = {}
     for k in range(len(sizes) - 1):
         mean, std = config.init_psp[k]
-        params[f"W{k}"] = rng.normal(mean, std, (sizes[k], sizes[k + 1]))
+        params[f"W{k}"] = rng.normal(mean, std, (sizes[k], sizes[k + 1])) / scale[k]
+    if n_clock and config.clock_psp:
+        # hidden neuron i listens to clock step i mod n_clock only: it starts as a detector of that step
+        first = sizes[0] - n_clock
+        params["W0"][first:, :] = 0.0
+        params["W0"][first + np.arange(sizes[1]) % n_clock, np.arange(sizes[1])] = config.clock_psp / scale[0]
     if config.train_thresholds:
         n_spiking = len(sizes) - 1 - (1 if config.readout == "leaky-integrator" else 0)
         for k in range(n_spiking):
@@ -527,7 +550,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     if config.mode == "grid":
         check_layer_plan(sizes, config.chip)
     code = task_code(config, task)
-    loss, rule, units = make_loss(config, code), config.decision_rule, weight_units(config)
+    loss, rule, units = make_loss(config, code, task.n_classes), config.decision_rule, weight_units(config)
     if config.t_end <= task.duration - 1e-12:
         raise_hyperparameter_violations([Violation("t_end", f"the trial ({config.t_end} s) must not end before "
                                                    f"the task's input window ({task.duration} s)",
@@ -545,7 +568,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         start, wall = ckpt.epoch, float(ckpt.extra["wall_seconds"])
         log.restore(ckpt.history)
     else:
-        params = constrain(config, initial_parameters(config, sizes))
+        params = constrain(config, initial_parameters(config, sizes, clock_steps(config, task)))
         opt, rng = Adam(lr=config.lr), np.random.default_rng([config.seed, 2])
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
         start, wall = 0, 0.0
