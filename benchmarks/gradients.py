@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -182,7 +183,8 @@ def main() -> None:
               flush=True)
     lines = [
         "## Gradients (`benchmarks/gradients.py`)", "",
-        f"Machine: {machine()}. Per-sample time of forward pass + loss + full gradient, batch of {BATCH}, "
+        f"Machine: {machine()}, load average during the run {os.getloadavg()[0]:.1f} (shared machine). "
+        "Per-sample time of forward pass + loss + full gradient, batch of {BATCH}, "
         f"best of {args.repeats} (FP forward mode: {args.forward_mode_samples} samples for (a), 1 for (b), one run). "
         "Ours: "
         "event-driven, exact, one core (numba, compile time excluded). Anchor: surrogate-gradient BPTT in "

@@ -216,6 +216,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
             v_new[j] = v_end
             c_new[j] = c_end
             check[j] = v_end >= theta[j] or (c_end - b[j] * v_end < 0.0 and cur[j] - b[j] * v[j] > 0.0)
+        block = n_out  # spikes of this interval start here
         for j in range(n):
             if not check[j]:
                 continue
@@ -256,6 +257,14 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
                 v_end = 0.0
             v_new[j] = v_end
             c_new[j] = c_end
+        # this interval's spikes follow all earlier ones; order them by time (stable: ties keep neuron order)
+        for q in range(block + 1, n_out):
+            tq, nq, iq = out_t[q], out_n[q], out_i[q]
+            r = q
+            while r > block and out_t[r - 1] > tq:
+                out_t[r], out_n[r], out_i[r] = out_t[r - 1], out_n[r - 1], out_i[r - 1]
+                r -= 1
+            out_t[r], out_n[r], out_i[r] = tq, nq, iq
         v, v_new = v_new, v
         cur, c_new = c_new, cur
         if t_next >= t_end:
@@ -264,8 +273,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
             cur += w[arr_src[p]]
             p += 1
         t_prev = t_next
-    order = np.argsort(out_t[:n_out], kind="mergesort")  # stable: ties keep neuron order
-    return out_t[:n_out][order], out_n[:n_out][order], out_i[:n_out][order], True
+    return out_t[:n_out], out_n[:n_out], out_i[:n_out], True
 
 
 @njit(cache=False)
