@@ -153,10 +153,14 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
         if tc.min() <= t_next:
             continue
         while p < n_arr and arr_t[p] == t_next:
-            cur += w[arr_src[p]]
+            src = arr_src[p]
+            for j in range(n):
+                cur[j] += w[src, j]
             p += 1
         while has_rec and q < n_out and out_t[q] + rec_delay == t_next:
-            cur += rec_w[out_n[q]]
+            src = out_n[q]
+            for j in range(n):
+                cur[j] += rec_w[src, j]
             q += 1
         t_ext = arr_t[p] if p < n_arr else np.inf
         t_rec = out_t[q] + rec_delay if (has_rec and q < n_out) else np.inf
@@ -270,7 +274,9 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
         if t_next >= t_end:
             break
         while p < n_arr and arr_t[p] == t_next:
-            cur += w[arr_src[p]]
+            src = arr_src[p]
+            for j in range(n):
+                cur[j] += w[src, j]
             p += 1
         t_prev = t_next
     return out_t[:n_out], out_n[:n_out], out_i[:n_out], True
