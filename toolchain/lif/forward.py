@@ -191,6 +191,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     cur = np.zeros(n)
     v_new = np.zeros(n)
     c_new = np.zeros(n)
+    uniform = np.all(a == a[0]) and np.all(b == b[0])  # one set of decay factors serves every neuron
     f_a = np.empty(n)
     f_b = np.empty(n)
     f_h = np.empty(n)
@@ -204,23 +205,25 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     while True:
         t_next = min(arr_t[p], t_end) if p < n_arr else t_end
         span = t_next - t_prev
-        a_c = -1.0
-        b_c = -1.0
-        ea = eb = hd = 0.0
-        for j in range(n):  # decay factors, computed once per distinct (a, b)
-            if a[j] != a_c or b[j] != b_c:
-                a_c, b_c = a[j], b[j]
-                ea, eb, hd = decay(span, a_c, b_c)
-            f_a[j] = ea
-            f_b[j] = eb
-            f_h[j] = hd
+        ea, eb, hd = decay(span, a[0], b[0])
+        if not uniform:  # decay factors, computed once per distinct (a, b)
+            a_c = -1.0
+            b_c = -1.0
+            for j in range(n):
+                if a[j] != a_c or b[j] != b_c:
+                    a_c, b_c = a[j], b[j]
+                    ea, eb, hd = decay(span, a_c, b_c)
+                f_a[j] = ea
+                f_b[j] = eb
+                f_h[j] = hd
         for j in range(n):  # every neuron to t_next, assuming no spike; flag the ones that may cross
-            v_end = v[j] * f_b[j] + cur[j] * f_h[j]
-            c_end = cur[j] * f_a[j]
+            v_end = v[j] * (eb if uniform else f_b[j]) + cur[j] * (hd if uniform else f_h[j])
+            c_end = cur[j] * (ea if uniform else f_a[j])
             v_new[j] = v_end
             c_new[j] = c_end
             check[j] = v_end >= theta[j] or (c_end - b[j] * v_end < 0.0 and cur[j] - b[j] * v[j] > 0.0)
         block = n_out  # spikes of this interval start here
+        hb_a = hb_b = h_bound = -1.0  # max of h on [0, span] for the last (a, b) that needed it
         for j in range(n):
             if not check[j]:
                 continue
@@ -229,7 +232,9 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
             v_end = v_new[j]
             c_end = c_new[j]
             if v_end < theta[j]:  # an interior maximum; V <= max(V0, 0) + I0 max_{s <= span} h(s)
-                h_bound = h_peak[j] if span >= s_peak[j] else psp(span, a[j], b[j]) * (1.0 + 1e-9)
+                if a[j] != hb_a or b[j] != hb_b:
+                    hb_a, hb_b = a[j], b[j]
+                    h_bound = h_peak[j] if span >= s_peak[j] else psp(span, a[j], b[j]) * (1.0 + 1e-9)
                 if max(vj, 0.0) + cj * h_bound < theta[j]:
                     continue
             t = t_prev
