@@ -22,8 +22,10 @@ SPIKING_LOSSES = [FirstSpikeCE(tau0=2e-3, tau1=0.2), SpikeCountCE(tau_count=0.02
 LEAKY_LOSSES = [MaxVoltageCE(gain=1.0), IntegratedVoltageCE(gain=1.0)]
 
 
-def random_case(seed: int, sizes: list[int], ratio: str, recurrent: bool, readout: str, delay: bool):
-    """A random network that fires a few spikes per neuron on a random input batch of 2 samples."""
+def random_case(seed: int, sizes: list[int], ratio: str, recurrent: bool, readout: str, delay: bool,
+                per_neuron: bool = False):
+    """A random network that fires a few spikes per neuron on a random input batch of 2 samples.
+    ``per_neuron``: every neuron gets its own time constants (some shared, some not)."""
     rng = np.random.default_rng(seed)
     tau_syn = float(rng.uniform(3e-3, 8e-3))
     tau_mem = {"equal": tau_syn, "double": 2 * tau_syn, "near": tau_syn * (1 + 1e-7),
@@ -36,6 +38,9 @@ def random_case(seed: int, sizes: list[int], ratio: str, recurrent: bool, readou
                          delays=[0.0] + [1e-3 if delay else 0.0] * (n_hops - 1),
                          recurrent_delays=1e-3 if delay else 0.0)
     net.threshold = [None if th is None else th * rng.uniform(0.7, 1.3, th.shape) for th in net.threshold]
+    if per_neuron:
+        for name in ("tau_syn", "tau_mem"):
+            getattr(net, name)[:] = [tau * rng.choice([1.0, 1.0, 0.8, 1.3], tau.shape) for tau in getattr(net, name)]
     inputs = []
     for _ in range(2):
         n_spikes = int(rng.integers(2 * sizes[0], 5 * sizes[0]))
@@ -73,6 +78,7 @@ cases = st.fixed_dictionaries({
     "ratio": st.sampled_from(["equal", "double", "near", "general"]),
     "recurrent": st.booleans(),
     "delay": st.booleans(),
+    "per_neuron": st.booleans(),
 })
 
 
