@@ -27,10 +27,13 @@ def report_stem(out: Path) -> Path:
               help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot.")
 @click.option("--gain-correction/--no-gain-correction", default=False, show_default=True,
               help="Divide thresholds by the float-to-chip PSP area ratio (docs/compiler.md, 'Units').")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Run the configuration on the first 64 training samples of the network's task and lower "
+                   "the shift of any layer whose states pass half the int16 range.")
 @json_option
 @report_errors
 def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int,
-                gain_correction: bool, as_json: bool) -> None:
+                gain_correction: bool, calibrate: bool, as_json: bool) -> None:
     """Map, quantize and check NETWORK (network.json) for a chip.
 
     Every problem is reported at once with a resource table (used vs available); the exit status is 2
@@ -40,14 +43,15 @@ def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headro
     Example:
       spikeline compile runs/yinyang/network.json --chip xylo-audio2 --out runs/yinyang/config.json
     """
-    from toolchain.compile import CompileError, compile_network
+    from toolchain.compile import CompileError
     from toolchain.network import load_network
+    from toolchain.verify.models import compile_for
 
     out = Path(out_path)
     net = load_network(network)
     try:
-        config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits,
-                                         gain_correction=gain_correction, source=network)
+        config, report = compile_for(net, chip, dt=dt, headroom_bits=headroom_bits,
+                                     gain_correction=gain_correction, calibrate=calibrate, source=network)
     except CompileError as err:
         if err.report is not None:
             md, _ = err.report.save(report_stem(out))

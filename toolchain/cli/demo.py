@@ -37,10 +37,10 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
       spikeline demo
       spikeline demo --out /tmp/demo --epochs 10
     """
-    from toolchain.compile import compile_network
     from toolchain.train.presets import preset_config
     from toolchain.train.trainer import train
     from toolchain.verify import verify, write_report
+    from toolchain.verify.models import compile_for
 
     out = Path(out_dir)
     say = (lambda *a, **k: None) if as_json else click.echo
@@ -51,12 +51,12 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     network_path = out / "train" / "network.json"
 
     say(f"[2/4] compiling for {chip}")
-    chip_config, report = compile_network(result.network, chip)
+    chip_config, report = compile_for(result.network, chip)
     chip_config.save(out / "config.json")
     report.save(out / "config.report")
 
     say("[3/4] verifying on the test split: float, chip grid, bit-accurate")
-    verified = verify(result.network, chip_config)
+    verified = verify(result.network, chip_config, compile_options=report.to_dict())
     files = write_report(verified, out / "verify")
 
     say("[4/4] checking the simulator against SynSense's xylosim, bit for bit")

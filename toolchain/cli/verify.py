@@ -39,7 +39,9 @@ def verify_cmd(network: str, config: str, task: str | None, split: str, limit: i
 
     net = load_network(network)
     cfg = load_config(config)
-    result = verify(net, cfg, task=task, split=split, limit=limit)
+    report_json = Path(config).with_name(Path(config).stem + ".report.json")
+    options = json.loads(report_json.read_text()) if report_json.exists() else None
+    result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options)
     out = Path(out_dir) if out_dir else Path(network).resolve().parent / "verify"
     files = write_report(result, out)
     if as_json:

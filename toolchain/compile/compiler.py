@@ -163,54 +163,39 @@ def _sizes_unlimited(spec: ChipSpec) -> ChipSpec:
                                max_recurrent_weights=big, input_window=None, output_window=None)
 
 
-def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
-                    gain_correction: bool = False, source: str | None = None) -> tuple[ChipConfig, CompileReport]:
-    """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
+@dataclasses.dataclass
+class _Build:
+    shifts: dict[str, int]
+    units: list[float]
+    q: list[np.ndarray]
+    thresholds: list[np.ndarray | None]
+    layout: Layout
+    config: ChipConfig
+    threshold_scales: dict[int, float]
+    attenuation: int = 1
 
-    ``gain_correction`` divides each spiking layer's integer thresholds by
-    :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.
+
+def _build(net: Network, spec: ChipSpec, dt: float, dashes: dict, shifts: dict[str, int], gain_correction: bool,
+           threshold_scales: dict[int, float] | None = None, attenuation: int = 1) -> _Build:
+    """Quantize ``net`` with the given shifts (and per-layer threshold factors) and lay it out (no checks).
+
+    ``attenuation`` (a power of two) coarsens a leaky-integrator readout's weights: its current unit is
+    multiplied by it, so its membrane range shrinks by it; argmax decisions do not change with that scale.
     """
-    spec = get_chip(chip)
-    dt = dt if dt is not None else net.dt
-    if dt is None or not (math.isfinite(dt) and dt > 0):
-        raise CompileError([Violation("dt", "the network has no time step; pass dt (seconds per chip step)",
-                                      hint="spikeline compile ... --dt 1e-3")], None, source)
-    if net.n_layers < 2:
-        raise CompileError([Violation("layers", "Xylo readouts integrate hidden spikes only; the network needs "
-                                      "at least one hidden layer", value=net.n_layers)], None, source)
-    if not 0 <= headroom_bits <= 8:
-        raise InputError(f"headroom_bits must be in 0..8, got {headroom_bits}")
     L = net.n_layers
-    problems: list[Violation] = []
-
-    # -- time constants -> dashes -------------------------------------------------------------------
-    dashes: dict[tuple[str, int], np.ndarray] = {}
-    for post in range(1, L + 1):
-        for name in ("tau_syn", "tau_mem"):
-            try:
-                dashes[(name, post)] = np.atleast_1d(dash_for_tau(getattr(net, name)[post - 1], dt, spec))
-            except InputError as exc:
-                problems.append(Violation(f"layer {post} {name}", str(exc), hint="choose a realisable tau or "
-                                          "another dt; see docs/chips.md for tau(dash)"))
-                dashes[(name, post)] = np.ones(net.layer_sizes[post], np.int64)
-
-    # -- shifts and current units -------------------------------------------------------------------
-    leaky = net.readout == "leaky-integrator"
-    leaky_gain = (max(_kernel_peak(int(ds), int(dm)) for ds, dm in zip(dashes[("tau_syn", L)],
-                                                                        dashes[("tau_mem", L)], strict=True))
-                  if leaky else None)
-    limit = 2 ** (15 - headroom_bits) - 1
-    shifts = _choose_shifts(net, dt, limit, leaky_gain)
     incoming = _incoming(net)
     units = [_current_unit(incoming[post - 1], shifts) for post in range(1, L + 1)]
-
+    units[L - 1] *= attenuation
+    leaky = net.readout == "leaky-integrator"
     # -- quantize ----------------------------------------------------------------------------------
     q = [weights_to_int(W, units[k], shifts[incoming[k][0][0]]) for k, W in enumerate(net.weights)]
     q_rec = [None if net.recurrent[k] is None else weights_to_int(net.recurrent[k], units[k], shifts["rec"])
              for k in range(L - 1)]
     gains = [kernel_gain(dashes[("tau_syn", k + 1)], dashes[("tau_mem", k + 1)], dt) if gain_correction
              else np.ones(net.layer_sizes[k + 1]) for k in range(L)]
-    thresholds = [None if net.threshold[k] is None else threshold_to_int(net.threshold[k] / gains[k], units[k], dt)
+    factors = threshold_scales or {}
+    thresholds = [None if net.threshold[k] is None else
+                  threshold_to_int(net.threshold[k] / gains[k] * factors.get(k + 1, 1.0), units[k], dt)
                   for k in range(L)]
 
     # -- layout ------------------------------------------------------------------------------------
@@ -223,7 +208,6 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
             n += np.count_nonzero(q_rec[k], axis=1)
         targets.append(n)
     layout = plan(net.layer_sizes, targets, spec)
-    problems += _plan_violations(net, spec, layout)
 
     # -- build the configuration ---------------------------------------------------------------------
     n_in, n_h, n_o = net.layer_sizes[0], layout.n_hidden, net.layer_sizes[-1]
@@ -261,6 +245,185 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
         dash_mem_out=dashes[("tau_mem", L)], aliases=aliases, weight_shift_in=shifts["in"],
         weight_shift_rec=shifts["rec"], weight_shift_out=shifts["out"])
 
+    return _Build(dict(shifts), units, q, thresholds, layout, config, dict(factors), attenuation)
+
+
+#: States (|Vmem|, |Isyn|) on calibration data must stay below this: half the int16 range.
+CALIBRATION_LIMIT = 2**14
+
+
+def _hot_layers(build: _Build, net: Network, rec) -> list[int]:
+    """Post layers (1..L) whose integer states exceed :data:`CALIBRATION_LIMIT` on the calibration data."""
+    hot = []
+    for block in build.layout.blocks:
+        ids = block.ids
+        peak = max(int(np.abs(rec[k][..., ids].astype(np.int64)).max(initial=0)) for k in ("Vmem", "Isyn", "Isyn2"))
+        if peak > CALIBRATION_LIMIT:
+            hot.append(block.layer)
+    peak_out = max(int(np.abs(rec[k].astype(np.int64)).max(initial=0)) for k in ("Vmem_out", "Isyn_out"))
+    if peak_out > CALIBRATION_LIMIT:
+        hot.append(net.n_layers)
+    return hot
+
+
+def _spiking_ids(build: _Build, net: Network) -> list[tuple[int, np.ndarray | None]]:
+    """(layer, hidden ids) of each spiking layer; ``None`` ids for a spiking readout."""
+    out = [(b.layer, b.ids) for b in build.layout.blocks]
+    if net.readout == "spiking":
+        out.append((net.n_layers, None))
+    return out
+
+
+def _match_rates(net: Network, build: _Build, runs: list, rasters: np.ndarray) -> dict[int, float]:
+    """Factors for each spiking layer's integer thresholds so that, on the calibration samples, the chip
+    fires as many spikes as the float model (``runs``: its forward passes); bisection, layers in order.
+
+    Integer rounding makes the chip's excitability differ from the float model's by a few percent (floor
+    decay keeps excitation slightly longer and inhibition slightly shorter); networks trained near their
+    thresholds are sensitive to exactly that.
+    """
+    from hw_models.simulator import simulate
+
+    config = build.config.copy()
+    factors: dict[int, float] = {}
+    for layer, ids in _spiking_ids(build, net):
+        target = sum(int(r.layers[layer - 1].times.size) for r in runs)
+        base = (config.threshold[ids] if ids is not None else config.threshold_out).copy()
+
+        def count(f: float, ids=ids, base=base) -> int:
+            th = np.rint(base * f).astype(np.int64)
+            if ids is None:
+                config.threshold_out = th
+            else:
+                config.threshold[ids] = th
+            rec = simulate(config, rasters, record="spikes", validate=False)
+            return int(rec["Spikes_out"].sum() if ids is None else rec["Spikes"][..., ids].sum(dtype=np.int64))
+
+        lo, hi = 0.8, min(1.25, 32767 / max(int(base.max()), 1))
+        f = 1.0
+        if target > 0 and count(1.0) != target:
+            for _ in range(16):  # count(f) decreases with f
+                mid = 0.5 * (lo + hi)
+                lo, hi = (mid, hi) if count(mid) > target else (lo, mid)
+            f = min((lo, hi, 1.0), key=lambda x: (abs(count(x) - target), abs(x - 1.0)))
+        count(f)
+        factors[layer] = f
+    return factors
+
+
+def _calibrate_shifts(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Build, gain_correction: bool,
+                      calibration: np.ndarray) -> tuple[_Build, list[str]]:
+    """Lower the shift of every layer whose states come near the rails on calibration data, until none do."""
+    from hw_models.simulator import simulate
+
+    notes, lowered = [], set()
+    for _ in range(3 * (MAX_SHIFT + 1)):
+        hot = _hot_layers(build, net, simulate(build.config, calibration, validate=False))
+        if not hot:
+            if lowered:
+                notes.append(f"calibration lowered the shifts to in {build.shifts['in']}, rec {build.shifts['rec']}, "
+                             f"out {build.shifts['out']}" + (f" and attenuated the leaky readout {build.attenuation}x"
+                                                             if build.attenuation > 1 else "")
+                             + f": layers {sorted(lowered)} came within 2x of the int16 rails on the calibration "
+                             "samples")
+            return build, notes
+        shifts, attenuation = dict(build.shifts), build.attenuation
+        for layer in hot:
+            key = "in" if layer == 1 else ("out" if layer == net.n_layers else "rec")
+            if shifts[key] > 0:
+                shifts[key] -= 1
+            elif layer == net.n_layers and net.readout == "leaky-integrator" and attenuation < 2**7:
+                attenuation *= 2
+            else:
+                notes.append(f"layer {layer}: states exceed {CALIBRATION_LIMIT} on the calibration data even "
+                             f"with shift_{key} 0; expect saturation (smaller weights or thresholds help)")
+                return build, notes
+        lowered.update(hot)
+        build = _build(net, spec, dt, dashes, shifts, gain_correction, build.threshold_scales, attenuation)
+    return build, notes
+
+
+def _calibrate(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Build, gain_correction: bool,
+               rasters: np.ndarray, samples: list | None) -> tuple[_Build, list[str]]:
+    """Shifts off the rails, then (with ``samples``) rate matching; repeated until neither changes."""
+    build, notes = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters)
+    if samples is None:
+        return build, notes
+    from toolchain.lif.forward import forward
+
+    t_end = float(net.metadata.get("t_end") or rasters.shape[1] * dt)
+    runs = [forward(net, s, t_end) for s in samples]
+    for _ in range(4):
+        relative = _match_rates(net, build, runs, rasters)
+        scales = {k: build.threshold_scales.get(k, 1.0) * f for k, f in relative.items()}
+        build = _build(net, spec, dt, dashes, build.shifts, gain_correction, scales, build.attenuation)
+        shifts_before = dict(build.shifts)
+        build, more = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters)
+        notes += [n for n in more if n not in notes]
+        if build.shifts == shifts_before and all(abs(f - 1.0) < 1e-3 for f in relative.values()):
+            break
+    factors = ", ".join(f"{f:.4f} (layer {k})" for k, f in build.threshold_scales.items())
+    notes.append(f"rate matching scaled the integer thresholds by {factors} so the chip fires as often as the "
+                 "float model on the calibration samples")
+    return build, notes
+
+
+def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
+                    gain_correction: bool = False, calibration: np.ndarray | None = None,
+                    match_rates: list | None = None, source: str | None = None) -> tuple[ChipConfig, CompileReport]:
+    """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
+
+    ``calibration``: input rasters ``(B, T, N_in)`` (a few training samples). The configuration is run on
+    them bit-accurately and the shift of any layer whose integer states pass half the int16 range is
+    lowered until none does. ``match_rates``: the same samples as spike trains ``(times, channels)``; then
+    each spiking layer's thresholds are scaled so that the chip fires as often as the float model on them
+    (the factors are in the report; the chip-grid model divides them back out).
+
+    ``gain_correction`` divides each spiking layer's integer thresholds by
+    :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.
+    """
+    spec = get_chip(chip)
+    dt = dt if dt is not None else net.dt
+    if dt is None or not (math.isfinite(dt) and dt > 0):
+        raise CompileError([Violation("dt", "the network has no time step; pass dt (seconds per chip step)",
+                                      hint="spikeline compile ... --dt 1e-3")], None, source)
+    if net.n_layers < 2:
+        raise CompileError([Violation("layers", "Xylo readouts integrate hidden spikes only; the network needs "
+                                      "at least one hidden layer", value=net.n_layers)], None, source)
+    if not 0 <= headroom_bits <= 8:
+        raise InputError(f"headroom_bits must be in 0..8, got {headroom_bits}")
+    L = net.n_layers
+    problems: list[Violation] = []
+
+    # -- time constants -> dashes -------------------------------------------------------------------
+    dashes: dict[tuple[str, int], np.ndarray] = {}
+    for post in range(1, L + 1):
+        for name in ("tau_syn", "tau_mem"):
+            try:
+                dashes[(name, post)] = np.atleast_1d(dash_for_tau(getattr(net, name)[post - 1], dt, spec))
+            except InputError as exc:
+                problems.append(Violation(f"layer {post} {name}", str(exc), hint="choose a realisable tau or "
+                                          "another dt; see docs/chips.md for tau(dash)"))
+                dashes[(name, post)] = np.ones(net.layer_sizes[post], np.int64)
+
+    # -- shifts and current units -------------------------------------------------------------------
+    leaky = net.readout == "leaky-integrator"
+    leaky_gain = (max(_kernel_peak(int(ds), int(dm)) for ds, dm in zip(dashes[("tau_syn", L)],
+                                                                        dashes[("tau_mem", L)], strict=True))
+                  if leaky else None)
+    limit = 2 ** (15 - headroom_bits) - 1
+    build = _build(net, spec, dt, dashes, _choose_shifts(net, dt, limit, leaky_gain), gain_correction)
+    problems += _plan_violations(net, spec, build.layout)
+    calibration_notes: list[str] = []
+    if calibration is not None and not problems and not check(build.config, spec):
+        build, calibration_notes = _calibrate(net, spec, dt, dashes, build, gain_correction,
+                                              np.asarray(calibration, np.int64), match_rates)
+    threshold_scales = build.threshold_scales
+    shifts, units, q, thresholds, layout, config = (build.shifts, build.units, build.q, build.thresholds,
+                                                    build.layout, build.config)
+    incoming = _incoming(net)
+    n_o = net.layer_sizes[-1]
+
     # -- check and report ------------------------------------------------------------------------------
     problems += check(config, _sizes_unlimited(spec)) if problems else check(config, spec)
     layers = []
@@ -295,8 +458,11 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
         notes.append("leaky-integrator readout: threshold_out = 32767 so readouts never spike; read Vmem_out")
     report = CompileReport(chip=spec.name, dt=dt, layer_sizes=list(net.layer_sizes), layout=layout.to_dict(),
                            shifts=dict(shifts), layers=layers, gain_correction=gain_correction,
+                           headroom_bits=headroom_bits, calibrated=calibration is not None,
+                           threshold_scales={str(k): v for k, v in threshold_scales.items()},
+                           readout_attenuation=build.attenuation,
                            resources=[(r.resource, r.used, r.available) for r in resources(config, spec)],
-                           violations=problems, warnings=rule_warnings(config) + notes)
+                           violations=problems, warnings=rule_warnings(config) + calibration_notes + notes)
     if problems:
         raise CompileError(problems, report, source)
     return config, report

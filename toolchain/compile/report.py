@@ -46,6 +46,10 @@ class CompileReport:
     violations: list[Violation] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     gain_correction: bool = False
+    headroom_bits: int = 2
+    calibrated: bool = False
+    threshold_scales: dict[str, float] = field(default_factory=dict)  # layer -> rate-matching factor
+    readout_attenuation: int = 1  # leaky readout: weights coarsened by this power of two to fit int16
 
     @property
     def ok(self) -> bool:

@@ -18,18 +18,54 @@ from toolchain.compile import CompileReport, compile_network
 from toolchain.compile.units import kernel_gain, taus_of, threshold_to_float, weights_to_float
 from toolchain.network import Network
 
+#: Decisions taken by the earliest readout spike: rate matching is not applied to them.
+FIRST_SPIKE_RULES = ("first-spike", "ttfs", "first_spike")
 
-def recompile(net: Network, config: ChipConfig) -> CompileReport:
-    """The compile report under which ``config`` was produced from ``net`` (checks it really was)."""
-    for gain_correction in (False, True):
-        for headroom in range(9):
-            try:
-                candidate, report = compile_network(net, config.chip, dt=config.dt, headroom_bits=headroom,
-                                                    gain_correction=gain_correction)
-            except SpikelineError:
-                continue
-            if candidate == config:
-                return report
+#: Training samples the compiler's calibration runs (the first of the train split; never the test split).
+CALIBRATION_SAMPLES = 64
+
+
+def calibration_data(net: Network, dt: float | None = None):
+    """(spike trains, rasters) of the first :data:`CALIBRATION_SAMPLES` training samples, or ``(None, None)``
+    when the network names no task."""
+    from toolchain.verify.inputs import network_inputs
+
+    if not net.metadata.get("task") or net.metadata.get("t_end") is None:
+        return None, None
+    samples, _, rasters = network_inputs(net, "train", CALIBRATION_SAMPLES, dt=dt)
+    return samples, rasters
+
+
+def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits: int = 2,
+                gain_correction: bool = False, calibrate: bool = True, source: str | None = None):
+    """:func:`compile_network` calibrated on the network's own training data when it names its task: shifts
+    that keep states off the rails always; rate matching for rate-based decisions only (measured in
+    docs/compiler.md: it helps integrated-voltage readouts and costs first-spike ones)."""
+    samples, rasters = calibration_data(net, dt) if calibrate else (None, None)
+    if net.metadata.get("decision") in FIRST_SPIKE_RULES:
+        samples = None
+    return compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
+                           calibration=rasters, match_rates=samples, source=source)
+
+
+def recompile(net: Network, config: ChipConfig, options: dict | None = None) -> CompileReport:
+    """The compile report under which ``config`` was produced from ``net`` (checks it really was).
+
+    ``options``: the compile report's ``headroom_bits``, ``gain_correction`` and ``calibrated`` when known
+    (``NAME.report.json``); otherwise every combination is tried.
+    """
+    if options:
+        tries = [(bool(options.get("calibrated")), bool(options.get("gain_correction")),
+                  int(options.get("headroom_bits", 2)))]
+    else:
+        tries = [(cal, gain, head) for cal in (False, True) for gain in (False, True) for head in range(9)]
+    for calibrate, gain_correction, headroom in tries:
+        try:
+            candidate, report = compile_for(net, config.chip, config.dt, headroom, gain_correction, calibrate)
+        except SpikelineError:
+            continue
+        if candidate == config:
+            return report
     raise SpikelineError("the configuration was not compiled from this network (recompiling it for "
                          f"{config.chip} with dt = {config.dt} gives another configuration); verify needs "
                          "the network.json the configuration came from")
@@ -59,7 +95,8 @@ def chip_grid_network(net: Network, config: ChipConfig, report: CompileReport) -
             q = config.weights_out[layer_ids(report, L - 1)]
             d_syn, d_mem = config.dash_syn_out, config.dash_mem_out
             th = None if net.readout == "leaky-integrator" else config.threshold_out
-        weights.append(weights_to_float(q, c, shift[lr.matrix]))
+        restore = report.readout_attenuation if (post == L and net.readout == "leaky-integrator") else 1
+        weights.append(weights_to_float(q, c / restore, shift[lr.matrix]))
         if post < L:
             ids = layer_ids(report, post)
             recurrent.append(None if net.recurrent[post - 1] is None else
@@ -67,6 +104,7 @@ def chip_grid_network(net: Network, config: ChipConfig, report: CompileReport) -
         tau_s.append(taus_of(d_syn, config.dt))
         tau_m.append(taus_of(d_mem, config.dt))
         gain = kernel_gain(d_syn, d_mem, config.dt) if report.gain_correction else 1.0
+        gain = gain / report.threshold_scales.get(str(post), 1.0)
         theta.append(None if th is None else threshold_to_float(th, c, config.dt) * gain)
     return Network.create(weights, tau_s, tau_m, theta, recurrent, net.delays, net.recurrent_delays,
                           net.readout, config.dt, dict(net.metadata, view="chip-grid"))

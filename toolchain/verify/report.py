@@ -60,9 +60,9 @@ def to_markdown(res: VerifyResult, figures: dict[str, str]) -> str:
             f"{r['fires_only_grid']} | {r['fires_only_chip']} | {r['first_spike_step_diff_mean']:+.2f} | "
             f"{pct(r['first_spike_same_step'])} | {pct(r['first_spike_within_1_step'])} |")
     rails = d["rails"]
-    lines += ["", f"Integer states: max |Vmem| {rails['max_abs_vmem']}, max |Isyn| {rails['max_abs_isyn']} "
-              f"(rail 32767); at the rail: Vmem {100 * rails['vmem_at_rail_fraction']:.3f} %, "
-              f"Isyn {100 * rails['isyn_at_rail_fraction']:.3f} % of recorded values.", ""]
+    lines += ["", "Integer states against the int16 rail (32767): "
+              + "; ".join(f"{k} max |x| {v['max_abs']}, {100 * v['at_rail_fraction']:.3f} % at the rail"
+                          for k, v in rails.items()) + ".", ""]
     if "raster" in figures:
         lines += ["## One sample, float vs chip", "", f"![raster]({figures['raster']})", ""]
     lines += ["## Confusion matrices (rows: label; columns: decision, last = none)", ""]

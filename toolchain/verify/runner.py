@@ -16,12 +16,11 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
 from hw_models.simulator import Record, simulate
-from toolchain.data.spikes import to_raster
 from toolchain.decode import decide
 from toolchain.lif.forward import Forward, forward
 from toolchain.network import Network
-from toolchain.train.trainer import with_clock
 from toolchain.verify import chip_decode
+from toolchain.verify.inputs import network_inputs
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
 
 #: Decision rule names used in ``network.metadata["decision"]`` -> chip rule.
@@ -105,6 +104,15 @@ def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, l
                        counts, firsts, time.perf_counter() - start), rec, [s[0] for s in layers]
 
 
+def rail_statistics(rec: Record) -> dict:
+    """How close the integer states came to the int16 rails, hidden and readout."""
+    out = {}
+    for key in ("Vmem", "Isyn", "Isyn2", "Vmem_out", "Isyn_out"):
+        a = np.abs(rec[key].astype(np.int64))
+        out[key] = {"max_abs": int(a.max(initial=0)), "at_rail_fraction": float(np.mean(a >= 32767)) if a.size else 0.0}
+    return out
+
+
 def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
     rows = []
     for layer, (cg, cc, tg, tc) in enumerate(zip(grid.spike_counts, chip.spike_counts, grid.first_times,
@@ -131,9 +139,9 @@ def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
 
 
 def verify(net: Network, config: ChipConfig, task: str | None = None, split: str = "test",
-           limit: int | None = None, task_options: dict | None = None) -> VerifyResult:
+           limit: int | None = None, task_options: dict | None = None,
+           compile_options: dict | None = None) -> VerifyResult:
     """Run ``split`` of the network's task through the three views and compare them."""
-    from toolchain.data import load_task
 
     meta = net.metadata
     task = task or meta.get("task")
@@ -145,26 +153,15 @@ def verify(net: Network, config: ChipConfig, task: str | None = None, split: str
     if t_end is None or rule is None:
         raise InputError("network.json lacks metadata 't_end' and/or a known 'decision' rule "
                          f"({', '.join(chip_decode.RULES)}); networks from `spikeline train` carry both")
-    report = recompile(net, config)
-    data = load_task(task, **options)
-    part = data.split(split)
-    n = len(part.labels) if limit is None else min(limit, len(part.labels))
-    clock = meta.get("clock")
-    inputs = [part.inputs[i] if not clock else with_clock(part.inputs[i], clock["first_channel"], clock["n_steps"],
-                                                          config.dt) for i in range(n)]
-    labels = np.asarray(part.labels[:n])
-    n_steps = math.ceil(t_end / config.dt - 1e-9)
-    rasters = np.stack([to_raster(s, config.dt, net.layer_sizes[0], n_steps) for s in inputs])
+    report = recompile(net, config, compile_options)
+    inputs, labels, rasters = network_inputs(net, split, limit, task, options, config.dt)
     code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], np.float64)
 
     float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule, code)
     grid_net = chip_grid_network(net, config, report)
     grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule, code)
     chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule, code)
-    v = np.abs(rec["Vmem"].astype(np.int64))
-    i = np.abs(rec["Isyn"].astype(np.int64))
-    rails = {"vmem_at_rail_fraction": float(np.mean(v >= 32767)), "isyn_at_rail_fraction": float(np.mean(i >= 32767)),
-             "max_abs_vmem": int(v.max()), "max_abs_isyn": int(i.max())}
+    rails = rail_statistics(rec)
     return VerifyResult(task, split, config.chip, config.dt, rule, labels,
                         {"float": float_res, "chip-grid": grid_res, "bit-accurate": chip_res},
                         _agreement(grid_res, chip_res, config.dt), rails, sample_layers, float_runs[0])

@@ -1,0 +1,55 @@
+"""Compiler calibration on training data: shifts that keep states off the rails, and rate matching."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw_models.simulator import simulate
+from toolchain.compile import compile_network
+from toolchain.lif.forward import forward
+from toolchain.network import Network
+from toolchain.verify import verify
+from toolchain.verify.models import calibration_data, compile_for
+
+DT = 0.5e-3
+
+
+def yinyang_net(readout: str, seed: int = 3) -> Network:
+    tau_s, tau_m = -DT / np.log(1 - 2**-3), -DT / np.log(1 - 2**-5)
+    tau_m_out = -DT / np.log(1 - 2**-7) if readout == "leaky-integrator" else tau_m
+    net = Network.random([5, 40, 3], seed=seed, tau_syn=tau_s, tau_mem=tau_m, weight_mean=[0.6, 0.4],
+                         weight_std=[0.8, 0.6], delays=[0, DT], dt=DT, readout=readout)
+    if readout == "leaky-integrator":
+        net.tau_mem[1] = np.full(3, tau_m_out)
+    net.metadata.update(task="yinyang", task_options={"dt": DT}, t_end=0.06,
+                        decision="integrated-voltage" if readout == "leaky-integrator" else "first-spike")
+    return net
+
+
+def test_calibration_keeps_a_leaky_readout_off_the_rails():
+    net = yinyang_net("leaky-integrator")
+    _, rasters = calibration_data(net)
+    plain, _ = compile_network(net, "xylo-audio2")
+    calibrated, report = compile_for(net, "xylo-audio2")
+    assert report.calibrated and calibrated.weight_shift_out <= plain.weight_shift_out
+    peak = np.abs(simulate(calibrated, rasters)["Vmem_out"].astype(int)).max()
+    assert peak <= 2**14
+    assert np.abs(simulate(plain, rasters)["Vmem_out"].astype(int)).max() >= peak
+
+
+def test_rate_matching_equalises_spike_counts_and_keeps_the_twin_exact():
+    net = yinyang_net("spiking")
+    net.metadata["decision"] = "spike-count"  # rate matching applies to rate-based decisions
+    samples, rasters = calibration_data(net)
+    config, report = compile_for(net, "xylo-audio2")
+    assert set(report.threshold_scales) == {"1", "2"}
+    float_count = sum(forward(net, s, 0.06).layers[0].times.size for s in samples)
+    chip_count = int(simulate(config, rasters)["Spikes"][..., :40].sum(dtype=np.int64))
+    assert abs(chip_count - float_count) <= max(3, 0.02 * float_count)
+    result = verify(net, config, limit=100, compile_options=report.to_dict())
+    assert result.accuracy("chip-grid") == result.accuracy("float")
+
+
+def test_first_spike_networks_are_not_rate_matched():
+    _, report = compile_for(yinyang_net("spiking"), "xylo-audio2")
+    assert report.calibrated and report.threshold_scales == {}
