@@ -116,6 +116,7 @@ class TrainConfig:
     val_subset: int | None = None
     clock: bool = False
     clock_psp: float = 0.0
+    clock_next_psp: float = 0.0
     lr_scale: list[float] | None = None
     bump: float = 0.0
     bump_silent: list[float] = field(default_factory=lambda: [0.9, 0.0])
@@ -359,7 +360,8 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
     k + 1), seeded by ``config.seed``: ``W{k} ~ N(mean, std)``, so one input spike of weight ``mean``
     raises the membrane peak by ``mean * threshold`` (gradients.md §7.1: start with most hidden neurons
     firing). With ``n_clock`` clock channels (the last inputs) and ``clock_psp``, hidden neuron ``i``
-    gets weight ``clock_psp`` from clock step ``i mod n_clock`` and 0 from the other clock channels."""
+    gets weight ``clock_psp`` from clock step ``k = i mod n_clock``, ``clock_next_psp`` from step ``k + 1``
+    and 0 from the other clock channels."""
     rng = np.random.default_rng([config.seed, 1])
     scale = config.lr_scale or [1.0] * (len(sizes) - 1)
     params: dict[str, np.ndarray] = {}
@@ -370,7 +372,10 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
         # hidden neuron i listens to clock step i mod n_clock only: it starts as a detector of that step
         first = sizes[0] - n_clock
         params["W0"][first:, :] = 0.0
-        params["W0"][first + np.arange(sizes[1]) % n_clock, np.arange(sizes[1])] = config.clock_psp / scale[0]
+        steps, neurons = np.arange(sizes[1]) % n_clock, np.arange(sizes[1])
+        params["W0"][first + steps, neurons] = config.clock_psp / scale[0]
+        nxt = steps + 1 < n_clock      # the next step's clock closes the window (clock_next_psp < 0)
+        params["W0"][first + steps[nxt] + 1, neurons[nxt]] = config.clock_next_psp / scale[0]
     if config.train_thresholds:
         n_spiking = len(sizes) - 1 - (1 if config.readout == "leaky-integrator" else 0)
         for k in range(n_spiking):
