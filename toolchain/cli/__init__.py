@@ -10,6 +10,7 @@ import click
 #: command name -> "module:function". Add a command by adding a line here.
 COMMANDS: dict[str, str] = {
     "demo": "toolchain.cli.demo:demo",
+    "finetune": "toolchain.cli.finetune:finetune_cmd",
     "sim": "toolchain.cli.sim:sim",
     "gradcheck": "toolchain.cli.gradcheck:gradcheck",
     "check": "toolchain.cli.check:check_cmd",
@@ -23,6 +24,7 @@ COMMANDS: dict[str, str] = {
 
 _SHORT_HELP: dict[str, str] = {
     "demo": "The whole pipeline on Yin-Yang: train -> compile -> verify, ending with a report.",
+    "finetune": "In-the-loop fine-tuning: forward pass on a backend, FP gradients at its spikes.",
     "sim": "Run a chip configuration on an input raster (bit-accurate).",
     "gradcheck": "Check that FP, EventProp and finite differences agree on random networks.",
     "check": "Check a chip configuration against the design rules; show resources used.",

@@ -68,7 +68,7 @@ def _layer_spikes(net: Network, layer: int, times: np.ndarray, neurons: np.ndarr
 
 def observed_forward(net: Network, report: CompileReport, config, record: Record, sample, t_end: float) -> Forward:
     """The forward pass of one sample as the chip ran it (``record`` holds that sample's ``(T, n)`` arrays)."""
-    inputs = as_sample(sample, net.layer_sizes[0])
+    inputs = sample if isinstance(sample, Spikes) else as_sample(sample, net.layer_sizes[0])
     L = net.n_layers
     layers: list[Spikes] = []
     pre = inputs
