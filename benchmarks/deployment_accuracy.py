@@ -1,0 +1,93 @@
+"""Float vs chip-grid vs bit-accurate test accuracy of trained networks, and in-the-loop fine-tuning.
+
+For each task's run directory (written by benchmarks/train_accuracy.py; default runs/<task>/): compile for
+the run's chip (calibrated on training data), verify on the full test split, and optionally fine-tune with
+the bit-accurate simulator in the loop and verify again. Writes the "deployment" section of
+docs/benchmarks.md.
+
+    python -m benchmarks.deployment_accuracy [--tasks yinyang digits fsdd] [--finetune yinyang digits]
+        [--finetune-epochs 3] [--runs runs] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from benchmarks.report import machine, update_section
+from toolchain.network import load_network
+from toolchain.verify import verify, write_report
+from toolchain.verify.models import compile_for
+
+
+def evaluate(network_path: Path, out: Path) -> dict:
+    net = load_network(network_path)
+    t0 = time.perf_counter()
+    config, report = compile_for(net, net.metadata.get("chip", "xylo-audio2"))
+    config.save(out / "config.json")
+    report.save(out / "config.report")
+    result = verify(net, config, compile_options=report.to_dict())
+    write_report(result, out / "verify")
+    acc = {k: result.accuracy(k) for k in ("float", "chip-grid", "bit-accurate")}
+    return {"accuracy": acc, "gap_pp": 100 * (acc["bit-accurate"] - acc["chip-grid"]),
+            "samples": int(result.labels.size), "chip": config.chip, "seconds": time.perf_counter() - t0,
+            "notes": report.warnings}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", nargs="+", default=["yinyang", "digits", "fsdd"])
+    ap.add_argument("--finetune", nargs="*", default=["yinyang", "digits"])
+    ap.add_argument("--finetune-epochs", type=int, default=3)
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    from toolchain.inloop.finetune import finetune
+
+    rows, ft_rows = [], []
+    for task in args.tasks:
+        run = Path(args.runs) / task
+        if not (run / "network.json").exists():
+            print(f"{task}: no trained run at {run} (run benchmarks/train_accuracy.py first); skipped")
+            continue
+        res = evaluate(run / "network.json", run / "deploy")
+        rows.append((task, res))
+        print(task, json.dumps(res["accuracy"]), f"gap {res['gap_pp']:+.2f} pp")
+        if task in (args.finetune or []):
+            t0 = time.perf_counter()
+            ft = finetune(run, run / "finetuned", backend="sim", epochs=args.finetune_epochs)
+            after = evaluate(run / "finetuned" / "network.json", run / "finetuned" / "deploy")
+            ft_rows.append((task, res, ft.summary, after, time.perf_counter() - t0))
+            print(task, "fine-tuned:", json.dumps(after["accuracy"]))
+    lines = ["## Deployment: float vs chip grid vs bit-accurate (`benchmarks/deployment_accuracy.py`)", "",
+             f"Machine: {machine()}. Each trained network (benchmarks/train_accuracy.py) compiled with calibration on "
+             "its first 64 training samples, then its whole test split run through the float model, the chip-grid "
+             "model and the bit-accurate simulator (`spikeline verify`). Target: bit-accurate within 1.0 pp of "
+             "the chip-grid model.", "",
+             "| task | chip | test samples | float | chip grid | bit-accurate | bit-accurate minus chip grid |",
+             "|---|---|---|---|---|---|---|"]
+    for task, r in rows:
+        a = r["accuracy"]
+        lines.append(f"| {task} | {r['chip']} | {r['samples']} | {100 * a['float']:.2f} % | "
+                     f"{100 * a['chip-grid']:.2f} % | {100 * a['bit-accurate']:.2f} % | **{r['gap_pp']:+.2f} pp** |")
+    if ft_rows:
+        lines += ["", "### In-the-loop fine-tuning (`spikeline finetune`, bit-accurate simulator in the loop)", "",
+                  f"{args.finetune_epochs} epochs; the epoch with the best bit-accurate *validation* accuracy is kept; "
+                  "test accuracy before and after.", "",
+                  "| task | bit-accurate test before | bit-accurate test after | change | val before -> after | "
+                  "fine-tuning time |", "|---|---|---|---|---|---|"]
+        for task, before, summary, after, secs in ft_rows:
+            b, a = before["accuracy"]["bit-accurate"], after["accuracy"]["bit-accurate"]
+            vb, va = summary["bit_accurate_before"]["val"], summary["bit_accurate_after"]["val"]
+            lines.append(f"| {task} | {100 * b:.2f} % | {100 * a:.2f} % | {100 * (a - b):+.2f} pp | "
+                         f"{100 * vb:.2f} % -> {100 * va:.2f} % | {secs:.0f} s |")
+    if not args.no_write:
+        print("wrote", update_section("deployment", "\n".join(lines)))
+    else:
+        print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
