@@ -55,6 +55,17 @@ def test_lambert_w0_matches_scipy(z):
     assert lambert_w0(-1 / math.e) == -1.0  # the branch point
 
 
+def assert_same_crossing(s1: float, s2: float, v0: float, i0: float, a: float, b: float) -> None:
+    """Equal to 1e-10 relative; only a grazing crossing (V touches theta at its maximum) may differ more:
+    that root is ill-conditioned, V(s* - d) = theta - O(d^2), so both must be roots with a vanishing slope."""
+    if s1 == pytest.approx(s2, rel=1e-10, abs=1e-15):
+        return
+    for s in (s1, s2):
+        v, i = advance(v0, i0, s, a, b)
+        assert v == pytest.approx(1.0, abs=1e-12)
+        assert abs(i - b * v) <= 1e-5 * i0
+
+
 states = st.tuples(st.floats(-1.0, 0.99), st.floats(1.0, 2000.0), st.floats(1e-4, 5e-2))
 
 
@@ -63,12 +74,13 @@ states = st.tuples(st.floats(-1.0, 0.99), st.floats(1.0, 2000.0), st.floats(1e-4
 @pytest.mark.parametrize("ratio", [1.0, 2.0])
 def test_closed_form_crossing_equals_bracketed_root(state, tau_syn, ratio):
     v0, i0, span = state
+    a, b = 1 / tau_syn, 1 / (ratio * tau_syn)
     closed = crossing(v0, i0, 1.0, tau_syn, ratio * tau_syn, span)
     numeric = crossing(v0, i0, 1.0, tau_syn, ratio * tau_syn, span, numeric=True)
     if math.isinf(numeric):
         assert math.isinf(closed)
     else:
-        assert closed == pytest.approx(numeric, rel=1e-10, abs=1e-15)
+        assert_same_crossing(closed, numeric, v0, i0, a, b)
 
 
 @settings(max_examples=150, deadline=None)
@@ -88,7 +100,7 @@ def test_crossing_is_the_first_root_found_by_brent_on_a_fine_grid(state, tau_syn
         return
     k = above[0]
     root = brentq(lambda s: advance(v0, i0, s, a, b)[0] - 1.0, grid[k - 1], grid[k], xtol=1e-16, rtol=1e-15)
-    assert found == pytest.approx(root, rel=1e-10, abs=1e-15)
+    assert_same_crossing(found, root, v0, i0, a, b)
 
 
 def test_no_crossing_when_current_is_not_excitatory():
