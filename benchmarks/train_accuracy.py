@@ -7,6 +7,7 @@ summaries on disk. Also times one epoch with 1 and with 2 worker processes (``--
 
     python -m benchmarks.train_accuracy                      # train all three tasks, then report
     python -m benchmarks.train_accuracy --task yinyang       # one task
+    python -m benchmarks.train_accuracy --task yinyang --modes float   # the float-mode comparison
     python -m benchmarks.train_accuracy --report-only        # rebuild the table from runs/*/summary.json
 """
 
@@ -91,7 +92,7 @@ def report(parallel: dict | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", action="append", choices=sorted(PRESETS), help="task(s) to train (default all)")
-    parser.add_argument("--float", action="store_true", help="also train in float mode")
+    parser.add_argument("--modes", default="grid", help="comma-separated: grid, float (default grid)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parallel", action="store_true", help="time one epoch with 1 and 2 workers")
@@ -99,9 +100,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.report_only:
         for task in args.task or list(PRESETS):
-            run_task(task, "grid", args.workers, args.seed)
-            if args.float:
-                run_task(task, "float", args.workers, args.seed)
+            for mode in args.modes.split(","):
+                run_task(task, mode, args.workers, args.seed)
     parallel = parallel_check() if args.parallel else None
     if parallel:
         print(json.dumps(parallel))

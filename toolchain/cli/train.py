@@ -48,7 +48,7 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
               help="Train on the first N training samples only (quick experiments).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any training setting (VALUE is JSON), e.g. --set gamma=0.9 "
-                   "--set 'loss_options={\"tau0\": 0.002}'. Repeatable.")
+                   "--set 'loss_options={\"gain\": 3.0}'. Repeatable.")
 @click.option("--task-option", "task_opts", multiple=True, metavar="KEY=VALUE",
               help="A task option, e.g. --task-option encoding=delta for fsdd. Repeatable.")
 @click.option("--workers", type=int, default=None,

@@ -27,7 +27,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # with the normalized integrated-voltage CE; the input hop learns 10x slower (lr_scale).
     "digits": {"dt": 1e-3, "clock": True, "hidden": [200], "dash_syn": [1, 2], "dash_mem": [1, 4],
                "init_psp": [[0.0, 0.08], [0.0, 0.02]], "clock_psp": 0.7, "clock_next_psp": -0.7,
-               "loss": "integrated-voltage", "loss_options": {"gain": 3.0, "normalize": True},
+               "loss": "integrated-voltage", "loss_options": {"gain": 1.5, "normalize": True},
                "t_end": 0.02, "epochs": 60, "batch_size": 32, "lr": 3e-3, "gamma": 0.98, "lr_scale": [0.1, 1.0]},
     # FSDD: 13 MFCCs rate coded, one 10 ms frame per step; hidden tau_syn = tau(1) = 14 ms,
     # tau_mem = tau(2) = 35 ms; normalized integrated-voltage CE on the 8 coded readouts (155 ms).
