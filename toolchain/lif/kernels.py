@@ -10,9 +10,9 @@ Between events the state evolves exactly: ``V(s) = V0 exp(-b s) + I0 h(s)``, ``I
 
 :func:`next_crossing` returns the first ``s`` in ``(0, S]`` with ``V(s) = theta`` (or ``inf``). On an
 event-free interval ``V`` has at most one extremum, at ``exp(d s*) = b (I0 - d V0) / (a I0)``, so the
-first crossing, if any, lies on a bracket where ``V`` increases monotonically; it is found in closed
-form when ``tau_mem = 2 tau_syn`` (a quadratic in ``exp(-b s)``) or ``tau_mem = tau_syn`` (Lambert W),
-and otherwise by safeguarded Newton iteration on the bracket.
+first crossing, if any, is the first root on a bracket where ``V`` rises (and is concave) up to it; it is
+found in closed form when ``tau_mem = 2 tau_syn`` (a quadratic in ``exp(-b s)``) or ``tau_mem = tau_syn``
+(Lambert W), and otherwise by safeguarded Halley iteration on the bracket (:func:`_newton_bracketed`).
 """
 
 from __future__ import annotations
