@@ -370,14 +370,17 @@ def _calibrate(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Bu
 
 def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
                     gain_correction: bool = False, calibration: np.ndarray | None = None,
-                    match_rates: list | None = None, source: str | None = None) -> tuple[ChipConfig, CompileReport]:
+                    match_rates: list | None = None, reuse: CompileReport | None = None,
+                    source: str | None = None) -> tuple[ChipConfig, CompileReport]:
     """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
 
     ``calibration``: input rasters ``(B, T, N_in)`` (a few training samples). The configuration is run on
     them bit-accurately and the shift of any layer whose integer states pass half the int16 range is
     lowered until none does. ``match_rates``: the same samples as spike trains ``(times, channels)``; then
     each spiking layer's thresholds are scaled so that the chip fires as often as the float model on them
-    (the factors are in the report; the chip-grid model divides them back out).
+    (the factors are in the report; the chip-grid model divides them back out). ``reuse``: the report of an
+    earlier compile of the same architecture; its shifts, threshold factors and readout attenuation are kept
+    (no new choice, no calibration), as fine-tuning does between minibatches.
 
     ``gain_correction`` divides each spiking layer's integer thresholds by
     :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.
@@ -412,10 +415,15 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
                                                                         dashes[("tau_mem", L)], strict=True))
                   if leaky else None)
     limit = 2 ** (15 - headroom_bits) - 1
-    build = _build(net, spec, dt, dashes, _choose_shifts(net, dt, limit, leaky_gain), gain_correction)
+    if reuse is not None:
+        gain_correction = reuse.gain_correction
+        build = _build(net, spec, dt, dashes, dict(reuse.shifts), gain_correction,
+                       {int(k): v for k, v in reuse.threshold_scales.items()}, reuse.readout_attenuation)
+    else:
+        build = _build(net, spec, dt, dashes, _choose_shifts(net, dt, limit, leaky_gain), gain_correction)
     problems += _plan_violations(net, spec, build.layout)
     calibration_notes: list[str] = []
-    if calibration is not None and not problems and not check(build.config, spec):
+    if reuse is None and calibration is not None and not problems and not check(build.config, spec):
         build, calibration_notes = _calibrate(net, spec, dt, dashes, build, gain_correction,
                                               np.asarray(calibration, np.int64), match_rates)
     threshold_scales = build.threshold_scales
@@ -458,7 +466,8 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
         notes.append("leaky-integrator readout: threshold_out = 32767 so readouts never spike; read Vmem_out")
     report = CompileReport(chip=spec.name, dt=dt, layer_sizes=list(net.layer_sizes), layout=layout.to_dict(),
                            shifts=dict(shifts), layers=layers, gain_correction=gain_correction,
-                           headroom_bits=headroom_bits, calibrated=calibration is not None,
+                           headroom_bits=headroom_bits,
+                           calibrated=calibration is not None or (reuse is not None and reuse.calibrated),
                            threshold_scales={str(k): v for k, v in threshold_scales.items()},
                            readout_attenuation=build.attenuation,
                            resources=[(r.resource, r.used, r.available) for r in resources(config, spec)],

@@ -100,3 +100,13 @@ class CompileReport:
         md = atomic_write_text(stem.with_name(stem.name + ".md"), self.to_markdown())
         js = atomic_write_text(stem.with_name(stem.name + ".json"), json.dumps(self.to_dict(), indent=2, default=str))
         return md, js
+
+
+def report_from_dict(doc: dict) -> CompileReport:
+    """The settings part of a saved report (what ``compile_network(reuse=...)`` needs), from its JSON."""
+    return CompileReport(chip=doc["chip"], dt=doc["dt"], layer_sizes=list(doc["layer_sizes"]), layout=doc["layout"],
+                         shifts={k: int(v) for k, v in doc["shifts"].items()}, layers=[], resources=[],
+                         gain_correction=bool(doc.get("gain_correction", False)),
+                         headroom_bits=int(doc.get("headroom_bits", 2)), calibrated=bool(doc.get("calibrated")),
+                         threshold_scales={str(k): float(v) for k, v in doc.get("threshold_scales", {}).items()},
+                         readout_attenuation=int(doc.get("readout_attenuation", 1)))

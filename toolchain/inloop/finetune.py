@@ -45,6 +45,7 @@ from toolchain.train.trainer import (
     weight_units,
 )
 from toolchain.verify import chip_decode
+from toolchain.verify.models import compile_for
 
 
 @dataclass
@@ -59,9 +60,9 @@ def _rasters(samples, dt: float, n_inputs: int, t_end: float) -> np.ndarray:
     return np.stack([to_raster((s.times, s.neurons), dt, n_inputs, n_steps) for s in samples])
 
 
-def chip_accuracy(net: Network, config: TrainConfig, backend, samples, labels, code) -> float:
-    """Accuracy of the compiled network on the backend (decisions from its records)."""
-    chip_config, _ = compile_network(net, config.chip)
+def chip_accuracy(net: Network, config: TrainConfig, backend, samples, labels, code, settings) -> float:
+    """Accuracy on the backend of ``net`` compiled with the calibrated ``settings`` (a compile report)."""
+    chip_config, _ = compile_network(net, config.chip, reuse=settings)
     backend.apply(chip_config)
     rec = backend.evolve(_rasters(samples, config.dt, net.layer_sizes[0], config.t_end), record="all")
     return float(np.mean(chip_decode.decide(rec, config.decision_rule, code) == labels))
@@ -104,15 +105,16 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
     out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
-    before = {"val": chip_accuracy(net, config, device, val_x, val_y, code),
-              "test": chip_accuracy(net, config, device, test_x, test_y, code)}
+    _, settings = compile_for(net, config.chip)  # calibrated once on training data; kept while fine-tuning
+    before = {"val": chip_accuracy(net, config, device, val_x, val_y, code, settings),
+              "test": chip_accuracy(net, config, device, test_x, test_y, code, settings)}
     log(f"before: bit-accurate val {100 * before['val']:.2f} %, test {100 * before['test']:.2f} %")
     best_params, best_val, history = params, before["val"], []
     for epoch in range(1, epochs + 1):
         losses = []
         for batch in minibatches(len(train_x), batch_size or config.batch_size, rng):
             current = build_network(config, sizes, constrain(config, params), net.metadata)
-            chip_config, report = compile_network(current, config.chip)
+            chip_config, report = compile_network(current, config.chip, reuse=settings)
             device.apply(chip_config)
             samples = [train_x[i] for i in batch]
             rec = device.evolve(_rasters(samples, config.dt, sizes[0], config.t_end), record="all")
@@ -126,16 +128,18 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
             latent = {k: g for k, g in _to_latent(total, units).items() if k in params}  # trained thresholds only
             params = constrain(config, opt.step(params, latent))
         current = build_network(config, sizes, constrain(config, params), net.metadata)
-        val = chip_accuracy(current, config, device, val_x, val_y, code)
+        val = chip_accuracy(current, config, device, val_x, val_y, code, settings)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_bit_accurate": val})
         log(f"epoch {epoch}/{epochs}: loss {np.mean(losses):.4f}, bit-accurate val {100 * val:.2f} %")
         if val > best_val:
             best_params, best_val = params, val
     final = build_network(config, sizes, constrain(config, best_params),
                           dict(net.metadata, finetuned_on=backend))
-    after_test = chip_accuracy(final, config, device, test_x, test_y, code)
+    after_test = chip_accuracy(final, config, device, test_x, test_y, code, settings)
     final.save(out / "network.json")
-    compile_network(final, config.chip)[0].save(out / "config.json")
+    final_config, final_report = compile_network(final, config.chip, reuse=settings)
+    final_config.save(out / "config.json")
+    final_report.save(out / "config.report")
     summary = {"task": config.task, "chip": config.chip, "backend": backend, "epochs": epochs,
                "bit_accurate_before": before, "bit_accurate_after": {"val": best_val, "test": after_test},
                "improved": best_val > before["val"], "seconds": time.perf_counter() - start}

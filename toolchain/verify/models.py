@@ -15,6 +15,7 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import SpikelineError
 from toolchain.compile import CompileReport, compile_network
+from toolchain.compile.report import report_from_dict
 from toolchain.compile.units import kernel_gain, taus_of, threshold_to_float, weights_to_float
 from toolchain.network import Network
 
@@ -54,7 +55,13 @@ def recompile(net: Network, config: ChipConfig, options: dict | None = None) -> 
     ``options``: the compile report's ``headroom_bits``, ``gain_correction`` and ``calibrated`` when known
     (``NAME.report.json``); otherwise every combination is tried.
     """
-    if options:
+    if options and "shifts" in options:  # the exact settings: rebuild with them, no search, no calibration
+        settings = report_from_dict(options)
+        candidate, report = compile_network(net, config.chip, dt=config.dt, reuse=settings)
+        if candidate == config:
+            return report
+        tries = []
+    elif options:
         tries = [(bool(options.get("calibrated")), bool(options.get("gain_correction")),
                   int(options.get("headroom_bits", 2)))]
     else:
