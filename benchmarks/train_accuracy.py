@@ -58,8 +58,10 @@ def report(parallel: dict | None) -> str:
             s = json.loads(path.read_text())
             if "test_accuracy" not in s:
                 continue
+            meta = json.loads((path.parent / "network.json").read_text())["metadata"]
             target = f"{100 * TARGETS[task]:.0f} %" if mode == "grid" else "-"
-            rows.append(f"| {task} | {mode} | {'-'.join(map(str, s['layer_sizes']))} | {s['epochs']} "
+            rows.append(f"| {task} | {mode} | {'-'.join(map(str, s['layer_sizes']))} | {meta['dt'] * 1e3:g} ms "
+                        f"| {meta['decision']} | {s['epochs']} "
                         f"| {s['best_epoch'] + 1} | {100 * s['val_accuracy']:.2f} % "
                         f"| **{100 * s['test_accuracy']:.2f} %** "
                         f"| {target} | {s['train_wall_seconds'] / 60:.1f} min ({s['workers']} worker"
@@ -74,9 +76,13 @@ def report(parallel: dict | None) -> str:
         "on that network, with the float event-driven model (the bit-accurate chip simulation of the same "
         "networks is `spikeline verify`'s job). Networks: `runs/<task>/network.json`.",
         "",
-        "| task | mode | layers | epochs | best epoch | validation | test | target | training wall time |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| task | mode | layers | dt | decision | epochs | best epoch | validation | test | target "
+        "| training wall time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
+        "",
+        "digits and FSDD have 10 classes on 8 readouts: the decision is `argmax C @ y` with the Hadamard output "
+        "code `C` (toolchain/train/coding.py); digits adds 8 clock input channels (docs/training.md).",
         "",
         f"Machine: {machine()}; the 2 cores were shared with other jobs during these runs, so wall times are "
         "upper bounds.",

@@ -21,19 +21,21 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "init_psp": [[0.25, 0.12], [0.0, 0.001]], "loss": "integrated-voltage",
                 "loss_options": {"gain": 5.0}, "t_end": 0.06, "epochs": 60, "batch_size": 32,
                 "lr": 1e-3, "gamma": 0.97},
-    # digits: 8 rows as 8 steps of 1 ms plus 8 clock channels (16 inputs); each hidden neuron starts as
-    # a detector of one row (clock_psp / clock_next_psp), sharp hidden kernel (tau(1) = 1.4 ms); the
-    # leaky-integrator readout votes through the 10-on-8 Hadamard output code (toolchain.train.coding)
-    # with the normalized integrated-voltage CE; the input hop learns 10x slower (lr_scale).
-    "digits": {"dt": 1e-3, "clock": True, "hidden": [200], "dash_syn": [1, 2], "dash_mem": [1, 4],
-               "init_psp": [[0.0, 0.08], [0.0, 0.02]], "clock_psp": 0.7, "clock_next_psp": -0.7,
-               "loss": "integrated-voltage", "loss_options": {"gain": 1.5, "normalize": True},
-               "t_end": 0.02, "epochs": 60, "batch_size": 32, "lr": 3e-3, "gamma": 0.98, "lr_scale": [0.1, 1.0]},
+    # digits: 8 rows as 8 steps of 1 ms (up to 8 events per pixel) plus 8 clock channels (16 inputs);
+    # each hidden neuron starts as a detector of one row (clock_psp / clock_next_psp), sharp hidden
+    # kernel (tau(1) = 1.4 ms); the leaky-integrator readout votes through the 10-on-8 Hadamard output
+    # code (toolchain.train.coding) with the normalized integrated-voltage CE; the input hop learns 10x
+    # slower (lr_scale).
+    "digits": {"dt": 1e-3, "task_options": {"max_count": 8}, "clock": True, "hidden": [200],
+               "dash_syn": [1, 2], "dash_mem": [1, 4], "init_psp": [[0.0, 0.05], [0.0, 0.02]], "clock_psp": 0.7,
+               "clock_next_psp": -0.7, "loss": "integrated-voltage",
+               "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.02, "epochs": 60, "batch_size": 16,
+               "lr": 3e-3, "gamma": 0.98, "lr_scale": [0.1, 1.0]},
     # FSDD: 13 MFCCs rate coded, one 10 ms frame per step; hidden tau_syn = tau(1) = 14 ms,
     # tau_mem = tau(2) = 35 ms; normalized integrated-voltage CE on the 8 coded readouts (155 ms).
     "fsdd": {"dt": 10e-3, "hidden": [200], "dash_syn": [1, 2], "dash_mem": [2, 4],
              "init_psp": [[0.0, 0.06], [0.0, 0.02]], "loss": "integrated-voltage",
-             "loss_options": {"gain": 3.0, "normalize": True}, "t_end": 0.95, "epochs": 80, "batch_size": 32,
+             "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.95, "epochs": 120, "batch_size": 32,
              "lr": 2e-3, "gamma": 0.98, "lr_scale": [0.3, 1.0]},
 }
 
