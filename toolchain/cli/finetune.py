@@ -16,7 +16,7 @@ from toolchain.cli.common import json_option, report_errors
 @click.option("--backend", "-b", type=click.Choice(["sim", "xylosim", "samna"]), default="sim", show_default=True,
               help="What runs the forward pass: the bit-accurate simulator, xylosim, or a dev kit.")
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--lr", type=float, default=None, help="Adam learning rate (default: half the run's).")
+@click.option("--lr", type=float, default=None, help="Adam learning rate (default: 1/20 of the run's).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the run's.")
 @click.option("--train-subset", type=click.IntRange(min=1), default=None,
               help="Use only the first N training samples per epoch.")
