@@ -77,19 +77,12 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
 
 
 def _xylosim_check(config, network) -> str:
-    """Run a few test rasters on xylosim and on our simulator; say whether every record key agrees."""
-    import math
-
-    import numpy as np
-
+    """Run 16 test rasters on xylosim and on our simulator; say whether every record key agrees."""
     from deploy.hil import run_hil
     from hw_models.errors import BackendUnavailable
-    from toolchain.data import load_task
-    from toolchain.data.spikes import to_raster
+    from toolchain.verify.inputs import network_inputs
 
-    task = load_task(network.metadata["task"], **network.metadata.get("task_options", {}))
-    n_steps = math.ceil(network.metadata["t_end"] / config.dt - 1e-9)
-    rasters = np.stack([to_raster(s, config.dt, network.layer_sizes[0], n_steps) for s in task.test.inputs[:16]])
+    _, _, rasters = network_inputs(network, "test", 16, dt=config.dt)
     try:
         result = run_hil(config, rasters, device="xylosim", reference="sim")
     except BackendUnavailable as exc:
