@@ -33,9 +33,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                "lr": 3e-3, "gamma": 0.98, "lr_scale": [0.1, 1.0]},
     # FSDD: 13 MFCCs rate coded, one 10 ms frame per step; hidden tau_syn = tau(1) = 14 ms,
     # tau_mem = tau(2) = 35 ms; normalized integrated-voltage CE on the 8 coded readouts (155 ms).
-    "fsdd": {"dt": 10e-3, "hidden": [200], "dash_syn": [1, 2], "dash_mem": [2, 4],
+    "fsdd": {"dt": 10e-3, "hidden": [300], "dash_syn": [1, 2], "dash_mem": [2, 4],
              "init_psp": [[0.0, 0.06], [0.0, 0.02]], "loss": "integrated-voltage",
-             "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.95, "epochs": 120, "batch_size": 32,
+             "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.95, "epochs": 100, "batch_size": 32,
              "lr": 2e-3, "gamma": 0.98, "lr_scale": [0.3, 1.0]},
 }
 
