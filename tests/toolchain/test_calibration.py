@@ -9,7 +9,7 @@ from toolchain.compile import compile_network
 from toolchain.lif.forward import forward
 from toolchain.network import Network
 from toolchain.verify import verify
-from toolchain.verify.models import calibration_data, compile_for
+from toolchain.verify.models import calibration_data, compile_for, decision_agreement
 
 DT = 0.5e-3
 
@@ -39,9 +39,8 @@ def test_calibration_keeps_a_leaky_readout_off_the_rails():
 
 def test_rate_matching_equalises_spike_counts_and_keeps_the_twin_exact():
     net = yinyang_net("spiking")
-    net.metadata["decision"] = "spike-count"  # rate matching applies to rate-based decisions
     samples, rasters = calibration_data(net)
-    config, report = compile_for(net, "xylo-audio2")
+    config, report = compile_network(net, "xylo-audio2", calibration=rasters, match_rates=samples)
     assert set(report.threshold_scales) == {"1", "2"}
     float_count = sum(forward(net, s, 0.06).layers[0].times.size for s in samples)
     chip_count = int(simulate(config, rasters)["Spikes"][..., :40].sum(dtype=np.int64))
@@ -50,6 +49,12 @@ def test_rate_matching_equalises_spike_counts_and_keeps_the_twin_exact():
     assert result.accuracy("chip-grid") == result.accuracy("float")
 
 
-def test_first_spike_networks_are_not_rate_matched():
-    _, report = compile_for(yinyang_net("spiking"), "xylo-audio2")
-    assert report.calibrated and report.threshold_scales == {}
+def test_rate_matching_is_kept_only_when_decisions_agree_better():
+    net = yinyang_net("spiking")
+    samples, rasters = calibration_data(net)
+    plain, _ = compile_network(net, "xylo-audio2", calibration=rasters)
+    matched, _ = compile_network(net, "xylo-audio2", calibration=rasters, match_rates=samples)
+    agree_plain, agree_matched = decision_agreement(net, [plain, matched], samples, rasters)
+    chosen, report = compile_for(net, "xylo-audio2")
+    assert chosen == (matched if agree_matched > agree_plain else plain)
+    assert any("rate matching" in w and "calibration samples" in w for w in report.warnings)

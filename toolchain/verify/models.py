@@ -19,11 +19,8 @@ from toolchain.compile.report import report_from_dict
 from toolchain.compile.units import kernel_gain, taus_of, threshold_to_float, weights_to_float
 from toolchain.network import Network
 
-#: Decisions taken by the earliest readout spike: rate matching is not applied to them.
-FIRST_SPIKE_RULES = ("first-spike", "ttfs", "first_spike")
-
 #: Training samples the compiler's calibration runs (the first of the train split; never the test split).
-CALIBRATION_SAMPLES = 64
+CALIBRATION_SAMPLES = 200
 
 
 def calibration_data(net: Network, dt: float | None = None):
@@ -39,14 +36,44 @@ def calibration_data(net: Network, dt: float | None = None):
 
 def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits: int = 2,
                 gain_correction: bool = False, calibrate: bool = True, source: str | None = None):
-    """:func:`compile_network` calibrated on the network's own training data when it names its task: shifts
-    that keep states off the rails always; rate matching for rate-based decisions only (measured in
-    docs/compiler.md: it helps integrated-voltage readouts and costs first-spike ones)."""
+    """:func:`compile_network` calibrated on the network's own training data when it names its task.
+
+    Shifts are always calibrated off the rails. Rate matching helps some networks and hurts others (measured
+    in docs/compiler.md), so both are compiled and the one whose decisions agree more often with the float
+    model's on the calibration samples is kept (no labels are used; ties keep the plain one).
+    """
     samples, rasters = calibration_data(net, dt) if calibrate else (None, None)
-    if net.metadata.get("decision") in FIRST_SPIKE_RULES:
-        samples = None
-    return compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
-                           calibration=rasters, match_rates=samples, source=source)
+    plain = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
+                            calibration=rasters, source=source)
+    if samples is None or net.metadata.get("decision") is None:
+        return plain
+    try:
+        matched = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
+                                  calibration=rasters, match_rates=samples, source=source)
+    except SpikelineError:
+        return plain
+    agree_plain, agree_matched = decision_agreement(net, [plain[0], matched[0]], samples, rasters)
+    keep, other = (matched, agree_plain) if agree_matched > agree_plain else (plain, agree_matched)
+    keep[1].warnings.append(
+        f"rate matching {'kept' if keep is matched else 'not used'}: decisions agree with the float model on "
+        f"{100 * max(agree_plain, agree_matched):.1f} % of the calibration samples, against {100 * other:.1f} % "
+        f"{'without' if keep is matched else 'with'} it")
+    return keep
+
+
+def decision_agreement(net: Network, configs: list[ChipConfig], samples, rasters) -> list[float]:
+    """Fraction of samples on which each configuration's bit-accurate decision equals the float model's."""
+    from hw_models.simulator import simulate
+    from toolchain.decode import decide
+    from toolchain.lif.forward import forward
+    from toolchain.verify import chip_decode
+
+    meta = net.metadata
+    rule = meta["decision"]
+    code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], np.float64)
+    n_out = net.layer_sizes[-1]
+    reference = np.array([decide(rule, forward(net, s, meta["t_end"]), n_out, code) for s in samples])
+    return [float(np.mean(chip_decode.decide(simulate(c, rasters), rule, code) == reference)) for c in configs]
 
 
 def recompile(net: Network, config: ChipConfig, options: dict | None = None) -> CompileReport:
