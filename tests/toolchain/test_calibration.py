@@ -9,7 +9,8 @@ from toolchain.compile import compile_network
 from toolchain.lif.forward import forward
 from toolchain.network import Network
 from toolchain.verify import verify
-from toolchain.verify.models import calibration_data, compile_for, decision_agreement
+from toolchain.verify.inputs import network_inputs
+from toolchain.verify.models import AGREEMENT_SAMPLES, calibration_data, compile_for, decision_agreement
 
 DT = 0.5e-3
 
@@ -54,7 +55,8 @@ def test_rate_matching_is_kept_only_when_decisions_agree_better():
     samples, rasters = calibration_data(net)
     plain, _ = compile_network(net, "xylo-audio2", calibration=rasters)
     matched, _ = compile_network(net, "xylo-audio2", calibration=rasters, match_rates=samples)
-    agree_plain, agree_matched = decision_agreement(net, [plain, matched], samples, rasters)
+    check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES)
+    agree_plain, agree_matched = decision_agreement(net, [plain, matched], check_samples, check_rasters)
     chosen, report = compile_for(net, "xylo-audio2")
     assert chosen == (matched if agree_matched > agree_plain else plain)
-    assert any("rate matching" in w and "calibration samples" in w for w in report.warnings)
+    assert any("rate matching" in w and "training samples" in w for w in report.warnings)

@@ -21,6 +21,9 @@ from toolchain.network import Network
 
 #: Training samples the compiler's calibration runs (the first of the train split; never the test split).
 CALIBRATION_SAMPLES = 200
+#: Training samples on which the calibrated candidates' decisions are compared with the float model's (200 gave
+#: ties: 98.0 % both on the demo network, where 1000 separate 95.7 % from 96.9 %).
+AGREEMENT_SAMPLES = 1000
 
 
 def calibration_data(net: Network, dt: float | None = None):
@@ -52,12 +55,15 @@ def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits:
                                   calibration=rasters, match_rates=samples, source=source)
     except SpikelineError:
         return plain
-    agree_plain, agree_matched = decision_agreement(net, [plain[0], matched[0]], samples, rasters)
+    from toolchain.verify.inputs import network_inputs
+
+    check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES, dt=dt)
+    agree_plain, agree_matched = decision_agreement(net, [plain[0], matched[0]], check_samples, check_rasters)
     keep, other = (matched, agree_plain) if agree_matched > agree_plain else (plain, agree_matched)
     keep[1].warnings.append(
         f"rate matching {'kept' if keep is matched else 'not used'}: decisions agree with the float model on "
-        f"{100 * max(agree_plain, agree_matched):.1f} % of the calibration samples, against {100 * other:.1f} % "
-        f"{'without' if keep is matched else 'with'} it")
+        f"{100 * max(agree_plain, agree_matched):.1f} % of {len(check_samples)} training samples, against "
+        f"{100 * other:.1f} % {'without' if keep is matched else 'with'} it")
     return keep
 
 
