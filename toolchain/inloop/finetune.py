@@ -11,7 +11,6 @@ before/after report).
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ from deploy.backends import get_backend
 from hw_models.atomic import atomic_write_text
 from hw_models.errors import InputError
 from toolchain.compile import compile_network
-from toolchain.data.spikes import to_raster
 from toolchain.grad import fp_reverse
 from toolchain.grad.api import sample_loss
 from toolchain.grad.params import add_into, zeros_like_params
@@ -45,6 +43,7 @@ from toolchain.train.trainer import (
     weight_units,
 )
 from toolchain.verify import chip_decode
+from toolchain.verify.inputs import trial_rasters
 from toolchain.verify.models import compile_for
 
 #: Default fine-tuning learning rate as a fraction of the run's. Measured on Yin-Yang (1000 test samples,
@@ -59,16 +58,11 @@ class FinetuneResult:
     summary: dict
 
 
-def _rasters(samples, dt: float, n_inputs: int, t_end: float) -> np.ndarray:
-    n_steps = math.ceil(t_end / dt - 1e-9)
-    return np.stack([to_raster((s.times, s.neurons), dt, n_inputs, n_steps) for s in samples])
-
-
 def chip_accuracy(net: Network, config: TrainConfig, backend, samples, labels, code, settings) -> float:
     """Accuracy on the backend of ``net`` compiled with the calibrated ``settings`` (a compile report)."""
     chip_config, _ = compile_network(net, config.chip, reuse=settings)
     backend.apply(chip_config)
-    rec = backend.evolve(_rasters(samples, config.dt, net.layer_sizes[0], config.t_end), record="all")
+    rec = backend.evolve(trial_rasters(samples, config.dt, net.layer_sizes[0], config.t_end), record="all")
     return float(np.mean(chip_decode.decide(rec, config.decision_rule, code) == labels))
 
 
@@ -121,7 +115,7 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
             chip_config, report = compile_network(current, config.chip, reuse=settings)
             device.apply(chip_config)
             samples = [train_x[i] for i in batch]
-            rec = device.evolve(_rasters(samples, config.dt, sizes[0], config.t_end), record="all")
+            rec = device.evolve(trial_rasters(samples, config.dt, sizes[0], config.t_end), record="all")
             total = zeros_like_params(current)
             for b, i in enumerate(batch):
                 one = {k: v[b] for k, v in rec.data.items()}

@@ -14,6 +14,14 @@ from toolchain.network import Network
 from toolchain.train.trainer import with_clock
 
 
+def trial_rasters(samples, dt: float, n_inputs: int, t_end: float) -> np.ndarray:
+    """Count rasters ``(B, ceil(t_end / dt), n_inputs)`` of spike trains (``(times, channels)`` pairs or
+    :class:`~toolchain.lif.forward.Spikes`) on the chip's step grid."""
+    n_steps = math.ceil(t_end / dt - 1e-9)
+    pairs = [(s.times, s.neurons) if hasattr(s, "neurons") else s for s in samples]
+    return np.stack([to_raster(p, dt, n_inputs, n_steps) for p in pairs])
+
+
 def network_inputs(net: Network, split: str = "test", limit: int | None = None, task: str | None = None,
                    task_options: dict | None = None, dt: float | None = None):
     """``(samples, labels, rasters)`` of ``split``: samples ``(times, channels)``, rasters ``(B, T, N_in)``."""
@@ -30,6 +38,4 @@ def network_inputs(net: Network, split: str = "test", limit: int | None = None, 
     clock = meta.get("clock")
     samples = [part.inputs[i] if not clock else with_clock(part.inputs[i], clock["first_channel"],
                                                            clock["n_steps"], dt) for i in range(n)]
-    n_steps = math.ceil(t_end / dt - 1e-9)
-    rasters = np.stack([to_raster(s, dt, net.layer_sizes[0], n_steps) for s in samples])
-    return samples, np.asarray(part.labels[:n]), rasters
+    return samples, np.asarray(part.labels[:n]), trial_rasters(samples, dt, net.layer_sizes[0], t_end)
