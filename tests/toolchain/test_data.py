@@ -332,3 +332,14 @@ def test_docs_examples_run(page, capsys):
     assert blocks
     for i, block in enumerate(blocks):
         exec(compile(block, f"{page} block {i}", "exec"), {"__name__": "__main__"})
+
+
+def test_digits_rows_can_be_spaced_on_a_finer_step_grid(digits):
+    spaced = load_task("digits", dt=0.00025, row_steps=4)
+    assert spaced.frame == pytest.approx(0.001) and spaced.duration == pytest.approx(digits.duration)
+    for a, b in zip(digits.val.inputs, spaced.val.inputs, strict=True):   # same events, same times
+        assert np.allclose(a[0], b[0]) and np.array_equal(a[1], b[1])
+    raster = spaced.rasters("val")
+    assert raster.shape[1] == 32 and not raster[:, 1::4].any()          # rows on every 4th step only
+    with pytest.raises(InputError, match="row_steps must be a positive integer"):
+        load_task("digits", row_steps=0)

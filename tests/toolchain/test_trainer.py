@@ -26,8 +26,10 @@ from toolchain.train.presets import preset_config
 from toolchain.train.trainer import (
     TrainConfig,
     build_network,
+    clock_ticks,
     evaluate,
     initial_parameters,
+    task_inputs,
     train,
     with_clock,
 )
@@ -182,10 +184,23 @@ def test_output_code_network_for_ten_classes_on_eight_readouts():
     assert net.layer_sizes == [8, 16, 8] and net.readout == "leaky-integrator"
 
 
-def test_clock_adds_one_spike_per_step_on_its_own_channels():
+def test_clock_adds_one_spike_per_tick_on_its_own_channels():
     times, channels = with_clock((np.array([0.002, 0.0]), np.array([1, 0])), 8, 3, 0.001)
     assert times.tolist() == [0.0, 0.0, 0.001, 0.002, 0.002]
     assert channels.tolist() == [0, 8, 9, 1, 10]
+
+
+def test_clock_ticks_once_per_task_frame_not_per_step():
+    from toolchain.data import load_task
+    config = preset_config("digits", dt=0.00025, task_options={"row_steps": 4})
+    task = load_task("digits", dt=0.00025, row_steps=4)
+    assert clock_ticks(config, task) == 8                      # one tick per row, not 32 ticks
+    samples, _ = task_inputs(config, task, "val", limit=3)
+    for sample in samples:
+        assert np.allclose(sample.times[sample.neurons >= 8], np.arange(8) * 0.001)
+    with pytest.raises(HyperparameterError, match="clock channels exceed"):
+        task_sized = Task("t", "", 8, 2, 0.008, 0.00025, *([Split([], np.zeros(0, int), np.zeros(0))] * 3))
+        clock_ticks(config, task_sized)                       # no frames: 32 per-step ticks do not fit
 
 
 # -- errors -----------------------------------------------------------------------------------------------

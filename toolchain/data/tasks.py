@@ -4,7 +4,7 @@
 name       data                                      inputs      classes  splits
 =========  ========================================  ==========  =======  ==================
 yinyang    Yin-Yang, latency code + bias spike       4 + 1 bias  3        5000 / 1000 / 1000
-digits     sklearn digits, rows as steps, rate code  8           10       1258 / 269 / 270
+digits     sklearn digits, rows in time, rate code   8           10       1258 / 269 / 270
 fsdd       FSDD MFCCs, frames as steps, rate/delta   13 (or 16)  10       2100 / 450 / 450
 =========  ========================================  ==========  =======  ==================
 
@@ -68,6 +68,7 @@ class Task:
     val: Split
     test: Split
     encoding: dict[str, Any] = field(default_factory=dict)
+    frame: float | None = None  # seconds between frames (digits rows, FSDD MFCC frames); None: no frames
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_inputs, int) and 1 <= self.n_inputs):
@@ -79,6 +80,9 @@ class Task:
             raise InputError(f"task {self.name!r}: duration must be positive seconds, got {self.duration!r}")
         if self.dt is not None:
             _check_dt(self.dt, required=True)
+        if self.frame is not None and not (np.isfinite(self.frame) and 0 < self.frame <= self.duration):
+            raise InputError(f"task {self.name!r}: frame must be positive seconds up to the duration "
+                             f"({self.duration}), got {self.frame!r}")
         for name in SPLIT_NAMES:
             check_split(getattr(self, name), self.n_inputs, self.n_classes, self.duration, self.dt,
                         what=f"task {self.name!r}, {name} split")
@@ -158,21 +162,36 @@ def build_yinyang(dt: float | None = None, t_early: float = 0.010, t_late: float
                           "bias_channel": 4})
 
 
-def build_digits(seed: int = 0, dt: float = 0.001, max_count: int = 4) -> Task:
-    """scikit-learn digits: each 8x8 image is 8 steps (rows) of 8 channels (columns); pixel ``p`` in
-    0..16 gives ``round(p / 16 * max_count)`` events in its step. Stratified 70/15/15 split."""
+def build_digits(seed: int = 0, dt: float = 0.001, max_count: int = 4, row_steps: int = 1) -> Task:
+    """scikit-learn digits: each 8x8 image is 8 rows of 8 channels (columns), row ``r`` at time
+    ``r * row_steps * dt``; pixel ``p`` in 0..16 gives ``round(p / 16 * max_count)`` events at its row's
+    time. ``row_steps > 1`` spaces the rows on a finer step grid (slower time constants in steps for the
+    same kernel in seconds). Stratified 70/15/15 split."""
     _check_dt(dt, required=True)
+    if not (isinstance(row_steps, (int, np.integer)) and row_steps >= 1):
+        raise InputError(f"row_steps must be a positive integer (steps per image row), got {row_steps!r}")
     images, labels = digits_data.load_images()
     index = stratified_split(labels, seed)
     splits = {}
     for name in SPLIT_NAMES:
         x, y = images[index[name]], labels[index[name]]
-        trains = [from_raster(rate_code(img / digits_data.MAX_INTENSITY, max_count), dt) for img in x]
+        trains = [from_raster(_spaced_rows(rate_code(img / digits_data.MAX_INTENSITY, max_count), row_steps), dt)
+                  for img in x]
         splits[name] = Split(trains, y, x)
-    return Task("digits", "scikit-learn handwritten digits (8x8): rows as time steps, columns as 8 "
-                f"channels, rate code up to {max_count} events per pixel; stratified 70/15/15 split "
-                f"(seed {seed})", n_inputs=8, n_classes=10, duration=8 * dt, dt=dt, **splits,
-                encoding={"kind": "rate", "max_count": max_count, "seed": seed, "range": [0, 16]})
+    frame = row_steps * dt
+    return Task("digits", "scikit-learn handwritten digits (8x8): rows in time, one every "
+                f"{frame * 1e3:g} ms, columns as 8 channels, rate code up to {max_count} events per pixel; "
+                f"stratified 70/15/15 split (seed {seed})", n_inputs=8, n_classes=10, duration=8 * frame, dt=dt,
+                **splits, frame=frame,
+                encoding={"kind": "rate", "max_count": max_count, "row_steps": row_steps, "seed": seed,
+                          "range": [0, 16]})
+
+
+def _spaced_rows(raster: np.ndarray, row_steps: int) -> np.ndarray:
+    """``raster`` ``(R, C)`` with ``row_steps - 1`` empty steps after each row: ``(R * row_steps, C)``."""
+    spaced = np.zeros((raster.shape[0] * row_steps, raster.shape[1]), dtype=raster.dtype)
+    spaced[::row_steps] = raster
+    return spaced
 
 
 def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_count: int = 3,
@@ -216,7 +235,7 @@ def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_cou
     return Task("fsdd", f"Free Spoken Digit Dataset, {n_mfcc} MFCCs per {dt * 1e3:g} ms step, {encoding} "
                 f"code of training-standardised values; stratified 70/15/15 split (seed {seed})",
                 n_inputs=n_mfcc * per_coefficient, n_classes=10, duration=n_frames * dt, dt=dt, **splits,
-                encoding={"kind": encoding, "n_mfcc": n_mfcc, "seed": seed, **params,
+                frame=dt, encoding={"kind": encoding, "n_mfcc": n_mfcc, "seed": seed, **params,
                           "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
 
 

@@ -264,25 +264,31 @@ def n_readouts(config: TrainConfig, task: Task) -> int:
     return min(task.n_classes, get_chip(config.chip).n_outputs)
 
 
-def clock_steps(config: TrainConfig, task: Task) -> int:
-    """Number of clock channels (0 without ``config.clock``): one per step of the input window."""
+def clock_ticks(config: TrainConfig, task: Task) -> int:
+    """Number of clock channels (0 without ``config.clock``): one per frame of the input window (the
+    task's ``frame``; one per step for tasks without frames)."""
     if not config.clock:
         return 0
-    n_steps = int(round(task.duration / config.dt))
+    n_ticks = int(round(task.duration / clock_period(config, task)))
     limit = get_chip(config.chip).n_inputs
-    if task.n_inputs + n_steps > limit:
+    if task.n_inputs + n_ticks > limit:
         raise_hyperparameter_violations([Violation(
-            "clock", f"{task.n_inputs} data channels + {n_steps} clock channels exceed {config.chip}'s {limit} "
-            "inputs", value=task.n_inputs + n_steps, limit=limit, hint="train without the clock")])
-    return n_steps
+            "clock", f"{task.n_inputs} data channels + {n_ticks} clock channels exceed {config.chip}'s {limit} "
+            "inputs", value=task.n_inputs + n_ticks, limit=limit, hint="train without the clock")])
+    return n_ticks
 
 
-def with_clock(sample, first_channel: int, n_steps: int, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """``sample`` plus one spike on channel ``first_channel + k`` at ``k dt`` for every step ``k``: a
+def clock_period(config: TrainConfig, task: Task) -> float:
+    """Seconds between clock ticks: the task's frame, else one step."""
+    return task.frame if task.frame is not None else config.dt
+
+
+def with_clock(sample, first_channel: int, n_ticks: int, period: float) -> tuple[np.ndarray, np.ndarray]:
+    """``sample`` plus one spike on channel ``first_channel + k`` at ``k * period`` for every tick ``k``: a
     clock that tells hidden neurons *when* (which row, which frame) an input event arrives."""
     times, channels = sample
-    times = np.concatenate([np.asarray(times, np.float64), np.arange(n_steps) * dt])
-    channels = np.concatenate([np.asarray(channels, np.int64), first_channel + np.arange(n_steps)])
+    times = np.concatenate([np.asarray(times, np.float64), np.arange(n_ticks) * period])
+    channels = np.concatenate([np.asarray(channels, np.int64), first_channel + np.arange(n_ticks)])
     order = np.lexsort((channels, times))
     return times[order], channels[order]
 
@@ -291,18 +297,18 @@ def task_inputs(config: TrainConfig, task: Task, split: str, limit: int | None =
     """Validated samples (with the clock, if configured) and labels of a split (first ``limit`` only)."""
     data = task.split(split)
     n = len(data) if limit is None else min(len(data), limit)
-    n_clock = clock_steps(config, task)
+    n_clock = clock_ticks(config, task)
     samples = []
     for i in range(n):
         sample = data.inputs[i]
         if n_clock:
-            sample = with_clock(sample, task.n_inputs, n_clock, config.dt)
+            sample = with_clock(sample, task.n_inputs, n_clock, clock_period(config, task))
         samples.append(as_sample(sample, task.n_inputs + n_clock, i))
     return samples, np.asarray(data.labels[:n])
 
 
 def layer_sizes(config: TrainConfig, task: Task) -> list[int]:
-    return [task.n_inputs + clock_steps(config, task), *[int(n) for n in config.hidden], n_readouts(config, task)]
+    return [task.n_inputs + clock_ticks(config, task), *[int(n) for n in config.hidden], n_readouts(config, task)]
 
 
 def task_code(config: TrainConfig, task: Task) -> np.ndarray | None:
@@ -360,7 +366,7 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
     k + 1), seeded by ``config.seed``: ``W{k} ~ N(mean, std)``, so one input spike of weight ``mean``
     raises the membrane peak by ``mean * threshold`` (gradients.md §7.1: start with most hidden neurons
     firing). With ``n_clock`` clock channels (the last inputs) and ``clock_psp``, hidden neuron ``i``
-    gets weight ``clock_psp`` from clock step ``k = i mod n_clock``, ``clock_next_psp`` from step ``k + 1``
+    gets weight ``clock_psp`` from clock tick ``k = i mod n_clock``, ``clock_next_psp`` from tick ``k + 1``
     and 0 from the other clock channels."""
     rng = np.random.default_rng([config.seed, 1])
     scale = config.lr_scale or [1.0] * (len(sizes) - 1)
@@ -369,12 +375,12 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
         mean, std = config.init_psp[k]
         params[f"W{k}"] = rng.normal(mean, std, (sizes[k], sizes[k + 1])) / scale[k]
     if n_clock and config.clock_psp:
-        # hidden neuron i listens to clock step i mod n_clock only: it starts as a detector of that step
+        # hidden neuron i listens to clock tick i mod n_clock only: it starts as a detector of that tick
         first = sizes[0] - n_clock
         params["W0"][first:, :] = 0.0
         steps, neurons = np.arange(sizes[1]) % n_clock, np.arange(sizes[1])
         params["W0"][first + steps, neurons] = config.clock_psp / scale[0]
-        nxt = steps + 1 < n_clock      # the next step's clock closes the window (clock_next_psp < 0)
+        nxt = steps + 1 < n_clock      # the next tick closes the window (clock_next_psp < 0)
         params["W0"][first + steps[nxt] + 1, neurons[nxt]] = config.clock_next_psp / scale[0]
     if config.train_thresholds:
         n_spiking = len(sizes) - 1 - (1 if config.readout == "leaky-integrator" else 0)
@@ -434,7 +440,8 @@ def network_metadata(config: TrainConfig, task: Task, params: dict[str, np.ndarr
         "hop_delay_steps": config.hop_delay_steps, "dash_syn": list(config.dash_syn),
         "dash_mem": list(config.dash_mem), "n_classes": task.n_classes,
         "output_code": None if task_code(config, task) is None else task_code(config, task).tolist(),
-        "clock": ({"first_channel": task.n_inputs, "n_steps": clock_steps(config, task)} if config.clock
+        "clock": ({"first_channel": task.n_inputs, "n_ticks": clock_ticks(config, task),
+                   "period": clock_period(config, task)} if config.clock
                   else None),
     }
     if config.mode == "grid":
@@ -573,7 +580,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         start, wall = ckpt.epoch, float(ckpt.extra["wall_seconds"])
         log.restore(ckpt.history)
     else:
-        params = constrain(config, initial_parameters(config, sizes, clock_steps(config, task)))
+        params = constrain(config, initial_parameters(config, sizes, clock_ticks(config, task)))
         opt, rng = Adam(lr=config.lr), np.random.default_rng([config.seed, 2])
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
         start, wall = 0, 0.0

@@ -36,6 +36,8 @@ def network_inputs(net: Network, split: str = "test", limit: int | None = None, 
     part = load_task(task, **options).split(split)
     n = len(part.labels) if limit is None else min(limit, len(part.labels))
     clock = meta.get("clock")
-    samples = [part.inputs[i] if not clock else with_clock(part.inputs[i], clock["first_channel"],
-                                                           clock["n_steps"], dt) for i in range(n)]
+    if clock:  # networks trained before clock periods were recorded tick once per step ("n_steps")
+        ticks, period = clock.get("n_ticks", clock.get("n_steps")), clock.get("period", dt)
+    samples = [part.inputs[i] if not clock else with_clock(part.inputs[i], clock["first_channel"], ticks, period)
+               for i in range(n)]
     return samples, np.asarray(part.labels[:n]), trial_rasters(samples, dt, net.layer_sizes[0], t_end)
