@@ -92,11 +92,15 @@ class Forward:
 
 # -- compiled kernels -------------------------------------------------------------------------------
 @njit(cache=False)
+def _doubled(x):
+    """``x`` followed by as many uninitialised entries (buffer growth)."""
+    return np.concatenate((x, np.empty_like(x)))
+
+
+@njit(cache=False)
 def _grow(out_t, out_n, out_i):
     """Double the spike buffers."""
-    n = out_t.shape[0]
-    return (np.concatenate((out_t, np.empty(n))), np.concatenate((out_n, np.empty(n, np.int64))),
-            np.concatenate((out_i, np.empty(n))))
+    return _doubled(out_t), _doubled(out_n), _doubled(out_i)
 
 
 @njit(cache=False)
@@ -171,120 +175,177 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
 
 
 @njit(cache=False)
-def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spikes):
-    """A layer without recurrent weights, interval by interval between arrivals.
-
-    All neurons share the reference time of the last arrival, so the decay factors of an interval are
-    computed once per distinct (tau_syn, tau_mem), and one branch-free pass moves every neuron to the end
-    of the interval. V has at most one extremum per interval, so from V and dV/dt at both ends: V(end) >=
-    theta means a crossing; rising at the end, or falling from the start, means none. Only the remaining
-    neurons get a cheap bound and then an exact search (:func:`kernels.crossing_from`).
-    """
-    n = w.shape[1]
-    n_arr = arr_t.shape[0]
-    h_peak = np.empty(n)  # maximum of the unit PSP (slightly inflated: a safe bound)
+def _psp_peaks(a, b):
+    """Per neuron: time s_peak of the maximum of the unit PSP h, and h(s_peak) inflated by 1e-9 (a safe bound)."""
+    n = a.shape[0]
     s_peak = np.empty(n)
+    h_peak = np.empty(n)
     for j in range(n):
         s_peak[j] = stationary_time(0.0, 1.0, a[j], b[j])
         h_peak[j] = psp(s_peak[j], a[j], b[j]) * (1.0 + 1e-9)
-    v = np.zeros(n)
-    cur = np.zeros(n)
-    v_new = np.zeros(n)
-    c_new = np.zeros(n)
-    uniform = np.all(a == a[0]) and np.all(b == b[0])  # one set of decay factors serves every neuron
-    f_a = np.empty(n)
-    f_b = np.empty(n)
-    f_h = np.empty(n)
-    check = np.zeros(n, np.bool_)
-    out_t = np.empty(256)
-    out_n = np.empty(256, np.int64)
-    out_i = np.empty(256)
-    n_out = 0
-    t_prev = 0.0
+    return s_peak, h_peak
+
+
+@njit(cache=False)
+def _interval_ends(arr_t, t_end):
+    """Ends of the event-free intervals (the distinct arrival times before t_end, then t_end) and, for
+    interval k, the arrivals at its end: indices first[k] to first[k + 1] (none at t_end)."""
+    n_arr = arr_t.shape[0]
+    ends = np.empty(n_arr + 1)
+    first = np.empty(n_arr + 2, np.int64)
+    n_int = 0
     p = 0
-    while True:
-        t_next = min(arr_t[p], t_end) if p < n_arr else t_end
-        span = t_next - t_prev
-        ea, eb, hd = decay(span, a[0], b[0])
-        if not uniform:  # decay factors, computed once per distinct (a, b)
-            a_c = -1.0
-            b_c = -1.0
-            for j in range(n):
-                if a[j] != a_c or b[j] != b_c:
-                    a_c, b_c = a[j], b[j]
-                    ea, eb, hd = decay(span, a_c, b_c)
-                f_a[j] = ea
-                f_b[j] = eb
-                f_h[j] = hd
-        for j in range(n):  # every neuron to t_next, assuming no spike; flag the ones that may cross
-            v_end = v[j] * (eb if uniform else f_b[j]) + cur[j] * (hd if uniform else f_h[j])
-            c_end = cur[j] * (ea if uniform else f_a[j])
-            v_new[j] = v_end
-            c_new[j] = c_end
-            check[j] = v_end >= theta[j] or (c_end - b[j] * v_end < 0.0 and cur[j] - b[j] * v[j] > 0.0)
-        block = n_out  # spikes of this interval start here
-        hb_a = hb_b = h_bound = -1.0  # max of h on [0, span] for the last (a, b) that needed it
-        for j in range(n):
-            if not check[j]:
-                continue
-            vj = v[j]
-            cj = cur[j]
-            v_end = v_new[j]
-            c_end = c_new[j]
-            if v_end < theta[j]:  # an interior maximum; V <= max(V0, 0) + I0 max_{s <= span} h(s)
-                if a[j] != hb_a or b[j] != hb_b:
-                    hb_a, hb_b = a[j], b[j]
-                    h_bound = h_peak[j] if span >= s_peak[j] else psp(span, a[j], b[j]) * (1.0 + 1e-9)
-                if max(vj, 0.0) + cj * h_bound < theta[j]:
-                    continue
+    while p < n_arr and arr_t[p] < t_end:
+        ends[n_int] = arr_t[p]
+        first[n_int] = p
+        while p < n_arr and arr_t[p] == ends[n_int]:
+            p += 1
+        n_int += 1
+    ends[n_int] = t_end
+    first[n_int] = p
+    first[n_int + 1] = p
+    return ends[:n_int + 1], first[:n_int + 2]
+
+
+@njit(cache=False)
+def _interval_table(ends, a, b, s_peak, h_peak, table):
+    """Row k: exp(-a span), exp(-b span), h(span) and max_{s <= span} h(s) (a safe bound) for the span of
+    interval k (from the previous end, or from 0)."""
+    t_prev = 0.0
+    for k in range(ends.shape[0]):
+        span = ends[k] - t_prev
+        ea, eb, hd = decay(span, a, b)
+        table[k, 0] = ea
+        table[k, 1] = eb
+        table[k, 2] = hd
+        table[k, 3] = h_peak if span >= s_peak else hd * (1.0 + 1e-9)
+        t_prev = ends[k]
+
+
+#: status of :func:`_simulate_neuron`
+_DONE, _FULL, _RUNAWAY = 0, 1, 2
+
+
+@njit(cache=False)
+def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, method, max_spikes,
+                     out_t, out_n, out_i, out_k, n_out):
+    """Neuron j over every interval; its spikes are appended to the buffers (with their interval index).
+
+    Per interval, assuming no spike: V(end) = V0 e^{-b span} + I0 h(span), I(end) = I0 e^{-a span}. V has
+    at most one extremum, so only V(end) >= theta, or an interior maximum (rising at the start, falling at
+    the end) that the bound V <= max(V0, 0) + max(I0, 0) max_{s <= span} h(s) does not rule out, needs the
+    exact search (:func:`kernels.crossing_from`). I does not depend on resets, and a spike at t lowers
+    V(end) by theta e^{-b (end - t)}, so a spike costs one exponential besides its root.
+
+    Returns the new spike count and a status: _DONE, _FULL (the buffers are too small: grow them and
+    simulate the neuron again) or _RUNAWAY (more than ``max_spikes`` spikes in the layer).
+    """
+    v = 0.0
+    c = 0.0
+    t_prev = 0.0
+    for k in range(ends.shape[0]):
+        t_next = ends[k]
+        v_end = v * table[k, 1] + c * table[k, 2]
+        c_end = c * table[k, 0]
+        peak = (c_end - b * v_end < 0.0) & (c - b * v > 0.0) & (max(v, 0.0) + max(c, 0.0) * table[k, 3] >= theta)
+        if (v_end >= theta) | peak:
             t = t_prev
-            while True:  # (v_end, c_end): the state at t_next if no further spike comes
-                s = crossing_from(vj, cj, v_end, c_end, theta[j], a[j], b[j], t_next - t, method)
+            while True:
+                s = crossing_from(v, c, v_end, c_end, theta, a, b, t_next - t, method)
                 if s == np.inf:
                     break
                 if n_out >= max_spikes:
-                    return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
-                cj = cj * math.exp(-a[j] * s)
+                    return n_out, _RUNAWAY
+                if n_out == out_t.shape[0]:
+                    return n_out, _FULL
+                c = c * math.exp(-a * s)
                 t = t + s
-                if n_out == out_t.shape[0]:
-                    out_t, out_n, out_i = _grow(out_t, out_n, out_i)
-                out_t[n_out] = t
-                out_n[n_out] = j
-                out_i[n_out] = cj
+                out_t[n_out], out_n[n_out], out_i[n_out], out_k[n_out] = t, j, c, k
                 n_out += 1
-                vj = 0.0
-                v_end, c_end = advance(0.0, cj, t_next - t, a[j], b[j])
-                if cj * h_peak[j] < theta[j]:
+                v = 0.0
+                v_end -= theta * math.exp(-b * (t_next - t))
+                if c * h_peak < theta:
                     break  # from V = 0 the voltage stays below I h(s_peak) < theta
-            if v_end >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
+            if v_end >= theta:  # a crossing at t_next lost to round-off: it precedes the arrivals
                 if n_out == out_t.shape[0]:
-                    out_t, out_n, out_i = _grow(out_t, out_n, out_i)
-                out_t[n_out] = t_next
-                out_n[n_out] = j
-                out_i[n_out] = c_end
+                    return n_out, _FULL
+                out_t[n_out], out_n[n_out], out_i[n_out], out_k[n_out] = t_next, j, c_end, k
                 n_out += 1
                 v_end = 0.0
-            v_new[j] = v_end
-            c_new[j] = c_end
-        # this interval's spikes follow all earlier ones; order them by time (stable: ties keep neuron order)
-        for q in range(block + 1, n_out):
-            tq, nq, iq = out_t[q], out_n[q], out_i[q]
-            r = q
-            while r > block and out_t[r - 1] > tq:
-                out_t[r], out_n[r], out_i[r] = out_t[r - 1], out_n[r - 1], out_i[r - 1]
-                r -= 1
-            out_t[r], out_n[r], out_i[r] = tq, nq, iq
-        v, v_new = v_new, v
-        cur, c_new = c_new, cur
-        if t_next >= t_end:
-            break
-        while p < n_arr and arr_t[p] == t_next:
-            src = arr_src[p]
-            for j in range(n):
-                cur[j] += w[src, j]
-            p += 1
+        v = v_end
+        c = c_end
+        for p in range(first[k], first[k + 1]):
+            c += w_j[arr_src[p]]
         t_prev = t_next
-    return out_t[:n_out], out_n[:n_out], out_i[:n_out], True
+    return n_out, _DONE
+
+
+@njit(cache=False)
+def _time_order(out_t, out_n, out_i, out_k, n_out, n_int):
+    """The spikes in time order: by interval (a stable counting sort), then by time within an interval
+    (insertion sort; ties keep neuron order)."""
+    start = np.zeros(n_int + 1, np.int64)
+    for q in range(n_out):
+        start[out_k[q] + 1] += 1
+    for k in range(n_int):
+        start[k + 1] += start[k]
+    t = np.empty(n_out)
+    nrn = np.empty(n_out, np.int64)
+    cur = np.empty(n_out)
+    fill = start[:n_int].copy()
+    for q in range(n_out):
+        r = fill[out_k[q]]
+        t[r], nrn[r], cur[r] = out_t[q], out_n[q], out_i[q]
+        fill[out_k[q]] = r + 1
+    for k in range(n_int):
+        if start[k + 1] - start[k] > 1:
+            _sort_block(t, nrn, cur, start[k], start[k + 1])
+    return t, nrn, cur
+
+
+@njit(cache=False)
+def _sort_block(out_t, out_n, out_i, start, stop):
+    """Insertion sort of the spikes [start, stop) by time (stable: ties keep their order)."""
+    for q in range(start + 1, stop):
+        tq, nq, iq = out_t[q], out_n[q], out_i[q]
+        r = q
+        while r > start and out_t[r - 1] > tq:
+            out_t[r], out_n[r], out_i[r] = out_t[r - 1], out_n[r - 1], out_i[r - 1]
+            r -= 1
+        out_t[r], out_n[r], out_i[r] = tq, nq, iq
+
+
+@njit(cache=False)
+def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spikes):
+    """A layer without recurrent weights: its neurons are independent given the arrivals, so each is
+    simulated on its own over the event-free intervals between arrivals (:func:`_simulate_neuron`), with
+    the decay factors of every interval computed once per distinct (tau_syn, tau_mem); the spikes are then
+    put in time order."""
+    n = w.shape[1]
+    w_t = np.ascontiguousarray(w.T)  # neuron j's input weights contiguous
+    ends, first = _interval_ends(arr_t, t_end)
+    s_peak, h_peak = _psp_peaks(a, b)
+    table = np.empty((ends.shape[0], 4))
+    out_t = np.empty(256)
+    out_n = np.empty(256, np.int64)
+    out_i = np.empty(256)
+    out_k = np.empty(256, np.int64)
+    n_out = 0
+    j = 0
+    while j < n:
+        if j == 0 or a[j] != a[j - 1] or b[j] != b[j - 1]:
+            _interval_table(ends, a[j], b[j], s_peak[j], h_peak[j], table)
+        n_new, status = _simulate_neuron(j, ends, first, arr_src, w_t[j], table, a[j], b[j], theta[j], h_peak[j],
+                                         method, max_spikes, out_t, out_n, out_i, out_k, n_out)
+        if status == _RUNAWAY:
+            return out_t[:n_new], out_n[:n_new], out_i[:n_new], False
+        if status == _FULL:  # grow the buffers and simulate neuron j again
+            out_t, out_n, out_i, out_k = _doubled(out_t), _doubled(out_n), _doubled(out_i), _doubled(out_k)
+            continue
+        n_out = n_new
+        j += 1
+    t, nrn, cur = _time_order(out_t, out_n, out_i, out_k, n_out, ends.shape[0])
+    return t, nrn, cur, True
 
 
 @njit(cache=False)

@@ -61,14 +61,19 @@ def psp_integral(s: float, a: float, b: float) -> float:
 
 @njit(cache=False)
 def decay(s: float, a: float, b: float) -> tuple[float, float, float]:
-    """(exp(-a s), exp(-b s), h(s)) with two exponentials (h from their difference when that is exact)."""
+    """(exp(-a s), exp(-b s), h(s)) with two transcendental calls.
+
+    For |d s| < 1, h = exp(-a s) (1 - exp(-d s)) / d through ``expm1(-d s)``, which also gives
+    exp(-b s) = exp(-a s) (1 + expm1(-d s)); otherwise h is the difference of the two exponentials.
+    """
     ea = math.exp(-a * s)
-    eb = math.exp(-b * s)
     d = b - a
     if d == 0.0:
-        return ea, eb, s * ea
+        return ea, ea, s * ea
     if abs(d * s) < 1.0:
-        return ea, eb, ea * (-math.expm1(-d * s)) / d
+        em = math.expm1(-d * s)
+        return ea, ea + ea * em, -ea * em / d
+    eb = math.exp(-b * s)
     return ea, eb, (ea - eb) / d
 
 
