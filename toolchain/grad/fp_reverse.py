@@ -11,12 +11,11 @@ The sums over children are accumulated in reverse time per neuron with two runni
 ``Z_i(t) = sum_{q in F_i, t_q > t} g_q exp(-beta (t_q - t))`` and ``Y_i(t) = sum g_q h(t_q - t)``, so that
 ``sum_q g_q h'(t_q - t) = Z - alpha Y``; moving back by ``D``: ``Y <- Y e^{-alpha D} + Z h(D)``,
 ``Z <- Z e^{-beta D}``. Cost per sample: O(arrivals x layer width + spikes). Ties: an arrival at the same
-time as a spike does not cause it, so in reverse time arrivals are processed before spikes.
+time as a spike does not cause it, so in reverse time arrivals are processed before spikes. The reset
+traces need no pass of their own: ``sum_k g_k sum_{m<k} exp(-beta (t_k - t_m)) = sum_m Z_i(t_m^+)``.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import njit
@@ -26,6 +25,14 @@ from toolchain.lif.forward import Forward
 from toolchain.lif.kernels import decay, psp, psp_integral, psp_slope, spike_slope
 from toolchain.losses import LossValue
 from toolchain.network import Network
+
+
+@njit(cache=False)
+def _spike_adjoint(a_seed: float, z: float, current: float, theta: float, b: float) -> tuple[float, float]:
+    """A spike whose own later spikes sum to ``z`` = Z_i(t_k^+): g_k = (dl/dt_k + theta beta Z) / Vdot_k, and
+    its share of dL/dtheta_i, g_k + Z."""
+    g = (a_seed + theta * b * z) / spike_slope(current, theta, b)
+    return g, g + z
 
 
 @njit(cache=False)
@@ -39,16 +46,6 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
     dth = np.zeros(n)
     a_pre = np.zeros(n_arr)
     a_tot = seed.copy()
-    # reset traces R_k = sum_{m < k, same neuron} exp(-beta (t_k - t_m)), computed forwards
-    trace = np.zeros(n_sp)
-    last_t = np.full(n, -1.0)
-    last_r = np.zeros(n)
-    for k in range(n_sp):
-        i = sp_n[k]
-        if last_t[i] >= 0.0:
-            trace[k] = (last_r[i] + 1.0) * math.exp(-b[i] * (sp_t[k] - last_t[i]))
-        last_t[i] = sp_t[k]
-        last_r[i] = trace[k]
     y = np.zeros(n)
     z = np.zeros(n)
     # every neuron's sums refer to t_common, except the neurons that spiked since (listed in lagging,
@@ -125,10 +122,9 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
                 is_lagging[i] = True
                 lagging[n_lag] = i
                 n_lag += 1
-            a_k = a_tot[k] + theta[i] * b[i] * z[i]
-            g = a_k / spike_slope(sp_i[k], theta[i], b[i])
+            g, g_theta = _spike_adjoint(a_tot[k], z[i], sp_i[k], theta[i], b[i])
             z[i] += g
-            dth[i] += g * (1.0 + trace[k])
+            dth[i] += g_theta
             k -= 1
     return dw, drec, dth, a_pre
 

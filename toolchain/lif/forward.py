@@ -31,7 +31,7 @@ from toolchain.lif.kernels import (
     METHOD_NUMERIC,
     advance,
     crossing_from,
-    decay,
+    interval_decays,
     next_crossing,
     psp,
     psp_integral,
@@ -187,7 +187,7 @@ def _psp_peaks(a, b):
 
 
 @njit(cache=False)
-def _interval_ends(arr_t, t_end):
+def interval_ends(arr_t, t_end):
     """Ends of the event-free intervals (the distinct arrival times before t_end, then t_end) and, for
     interval k, the arrivals at its end: indices first[k] to first[k + 1] (none at t_end)."""
     n_arr = arr_t.shape[0]
@@ -209,16 +209,11 @@ def _interval_ends(arr_t, t_end):
 
 @njit(cache=False)
 def _interval_table(ends, a, b, s_peak, h_peak, table):
-    """Row k: exp(-a span), exp(-b span), h(span) and max_{s <= span} h(s) (a safe bound) for the span of
-    interval k (from the previous end, or from 0)."""
+    """:func:`kernels.interval_decays` in columns 0-2 and, in column 3, max_{s <= span} h(s) (a safe bound)."""
+    interval_decays(ends, a, b, table)
     t_prev = 0.0
     for k in range(ends.shape[0]):
-        span = ends[k] - t_prev
-        ea, eb, hd = decay(span, a, b)
-        table[k, 0] = ea
-        table[k, 1] = eb
-        table[k, 2] = hd
-        table[k, 3] = h_peak if span >= s_peak else hd * (1.0 + 1e-9)
+        table[k, 3] = h_peak if ends[k] - t_prev >= s_peak else table[k, 2] * (1.0 + 1e-9)
         t_prev = ends[k]
 
 
@@ -323,7 +318,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     put in time order."""
     n = w.shape[1]
     w_t = np.ascontiguousarray(w.T)  # neuron j's input weights contiguous
-    ends, first = _interval_ends(arr_t, t_end)
+    ends, first = interval_ends(arr_t, t_end)
     s_peak, h_peak = _psp_peaks(a, b)
     table = np.empty((ends.shape[0], 4))
     out_t = np.empty(256)

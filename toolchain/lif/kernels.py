@@ -78,6 +78,15 @@ def decay(s: float, a: float, b: float) -> tuple[float, float, float]:
 
 
 @njit(cache=False)
+def interval_decays(ends, a: float, b: float, table: np.ndarray) -> None:
+    """Row k of ``table``: :func:`decay` over the span of interval k, ``ends[k] - ends[k - 1]`` (from 0 for k = 0)."""
+    t_prev = 0.0
+    for k in range(ends.shape[0]):
+        table[k, 0], table[k, 1], table[k, 2] = decay(ends[k] - t_prev, a, b)
+        t_prev = ends[k]
+
+
+@njit(cache=False)
 def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, float]:
     """Exact free evolution over ``s``: returns (V(s), I(s))."""
     if s <= 0.0:
