@@ -92,15 +92,10 @@ class Forward:
 
 # -- compiled kernels -------------------------------------------------------------------------------
 @njit(cache=False)
-def _doubled(x):
-    """``x`` followed by as many uninitialised entries (buffer growth)."""
-    return np.concatenate((x, np.empty_like(x)))
-
-
-@njit(cache=False)
 def _grow(out_t, out_n, out_i):
     """Double the spike buffers."""
-    return _doubled(out_t), _doubled(out_n), _doubled(out_i)
+    return (np.concatenate((out_t, np.empty_like(out_t))), np.concatenate((out_n, np.empty_like(out_n))),
+            np.concatenate((out_i, np.empty_like(out_i))))
 
 
 @njit(cache=False)
@@ -223,8 +218,8 @@ _DONE, _FULL, _RUNAWAY = 0, 1, 2
 
 @njit(cache=False)
 def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, method, max_spikes,
-                     out_t, out_n, out_i, out_k, n_out):
-    """Neuron j over every interval; its spikes are appended to the buffers (with their interval index).
+                     out_t, out_n, out_i, n_out):
+    """Neuron j over every interval; its spikes are appended to the buffers.
 
     Per interval, assuming no spike: V(end) = V0 e^{-b span} + I0 h(span), I(end) = I0 e^{-a span}. V has
     at most one extremum, so only V(end) >= theta, or an interior maximum (rising at the start, falling at
@@ -255,7 +250,7 @@ def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, m
                     return n_out, _FULL
                 c = c * math.exp(-a * s)
                 t = t + s
-                out_t[n_out], out_n[n_out], out_i[n_out], out_k[n_out] = t, j, c, k
+                out_t[n_out], out_n[n_out], out_i[n_out] = t, j, c
                 n_out += 1
                 v = 0.0
                 v_end -= theta * math.exp(-b * (t_next - t))
@@ -264,7 +259,7 @@ def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, m
             if v_end >= theta:  # a crossing at t_next lost to round-off: it precedes the arrivals
                 if n_out == out_t.shape[0]:
                     return n_out, _FULL
-                out_t[n_out], out_n[n_out], out_i[n_out], out_k[n_out] = t_next, j, c_end, k
+                out_t[n_out], out_n[n_out], out_i[n_out] = t_next, j, c_end
                 n_out += 1
                 v_end = 0.0
         v = v_end
@@ -276,38 +271,33 @@ def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, m
 
 
 @njit(cache=False)
-def _time_order(out_t, out_n, out_i, out_k, n_out, n_int):
-    """The spikes in time order: by interval (a stable counting sort), then by time within an interval
-    (insertion sort; ties keep neuron order)."""
-    start = np.zeros(n_int + 1, np.int64)
+def _time_order(out_t, out_n, out_i, n_out, t_end):
+    """The spikes in time order (stable: ties keep their order): a counting sort into about one time bin per
+    spike, then an insertion sort, which has next to nothing left to move."""
+    n_bins = n_out + 1
+    scale = n_bins / t_end
+    bins = np.empty(n_out, np.int64)
+    start = np.zeros(n_bins + 1, np.int64)
     for q in range(n_out):
-        start[out_k[q] + 1] += 1
-    for k in range(n_int):
+        bins[q] = min(int(out_t[q] * scale), n_bins - 1)
+        start[bins[q] + 1] += 1
+    for k in range(n_bins):
         start[k + 1] += start[k]
-    t = np.empty(n_out)
-    nrn = np.empty(n_out, np.int64)
-    cur = np.empty(n_out)
-    fill = start[:n_int].copy()
+    perm = np.empty(n_out, np.int64)
+    key = np.empty(n_out)
     for q in range(n_out):
-        r = fill[out_k[q]]
-        t[r], nrn[r], cur[r] = out_t[q], out_n[q], out_i[q]
-        fill[out_k[q]] = r + 1
-    for k in range(n_int):
-        if start[k + 1] - start[k] > 1:
-            _sort_block(t, nrn, cur, start[k], start[k + 1])
-    return t, nrn, cur
-
-
-@njit(cache=False)
-def _sort_block(out_t, out_n, out_i, start, stop):
-    """Insertion sort of the spikes [start, stop) by time (stable: ties keep their order)."""
-    for q in range(start + 1, stop):
-        tq, nq, iq = out_t[q], out_n[q], out_i[q]
+        r = start[bins[q]]
+        perm[r] = q
+        key[r] = out_t[q]
+        start[bins[q]] = r + 1
+    for q in range(1, n_out):
+        kq, pq = key[q], perm[q]
         r = q
-        while r > start and out_t[r - 1] > tq:
-            out_t[r], out_n[r], out_i[r] = out_t[r - 1], out_n[r - 1], out_i[r - 1]
+        while r > 0 and key[r - 1] > kq:
+            key[r], perm[r] = key[r - 1], perm[r - 1]
             r -= 1
-        out_t[r], out_n[r], out_i[r] = tq, nq, iq
+        key[r], perm[r] = kq, pq
+    return out_t[perm], out_n[perm], out_i[perm]
 
 
 @njit(cache=False)
@@ -324,22 +314,21 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     out_t = np.empty(256)
     out_n = np.empty(256, np.int64)
     out_i = np.empty(256)
-    out_k = np.empty(256, np.int64)
     n_out = 0
     j = 0
     while j < n:
         if j == 0 or a[j] != a[j - 1] or b[j] != b[j - 1]:
             _interval_table(ends, a[j], b[j], s_peak[j], h_peak[j], table)
         n_new, status = _simulate_neuron(j, ends, first, arr_src, w_t[j], table, a[j], b[j], theta[j], h_peak[j],
-                                         method, max_spikes, out_t, out_n, out_i, out_k, n_out)
+                                         method, max_spikes, out_t, out_n, out_i, n_out)
         if status == _RUNAWAY:
             return out_t[:n_new], out_n[:n_new], out_i[:n_new], False
         if status == _FULL:  # grow the buffers and simulate neuron j again
-            out_t, out_n, out_i, out_k = _doubled(out_t), _doubled(out_n), _doubled(out_i), _doubled(out_k)
+            out_t, out_n, out_i = _grow(out_t, out_n, out_i)
             continue
         n_out = n_new
         j += 1
-    t, nrn, cur = _time_order(out_t, out_n, out_i, out_k, n_out, ends.shape[0])
+    t, nrn, cur = _time_order(out_t, out_n, out_i, n_out, t_end)
     return t, nrn, cur, True
 
 
