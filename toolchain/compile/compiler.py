@@ -248,20 +248,23 @@ def _build(net: Network, spec: ChipSpec, dt: float, dashes: dict, shifts: dict[s
     return _Build(dict(shifts), units, q, thresholds, layout, config, dict(factors), attenuation)
 
 
-#: States (|Vmem|, |Isyn|) on calibration data must stay below this: half the int16 range.
+#: States (|Vmem|, |Isyn|) on calibration data must stay below this by default: half the int16 range.
 CALIBRATION_LIMIT = 2**14
+#: A looser limit, 7/8 of the int16 range: every shift step it saves keeps a bit of threshold resolution (and
+#: of a leaky readout's weights), at the risk of saturating on inputs livelier than the calibration samples.
+RELAXED_LIMIT = 7 * 2**12
 
 
-def _hot_layers(build: _Build, net: Network, rec) -> list[int]:
-    """Post layers (1..L) whose integer states exceed :data:`CALIBRATION_LIMIT` on the calibration data."""
+def _hot_layers(build: _Build, net: Network, rec, state_limit: int = CALIBRATION_LIMIT) -> list[int]:
+    """Post layers (1..L) whose integer states exceed ``state_limit`` on the calibration data."""
     hot = []
     for block in build.layout.blocks:
         ids = block.ids
         peak = max(int(np.abs(rec[k][..., ids].astype(np.int64)).max(initial=0)) for k in ("Vmem", "Isyn", "Isyn2"))
-        if peak > CALIBRATION_LIMIT:
+        if peak > state_limit:
             hot.append(block.layer)
     peak_out = max(int(np.abs(rec[k].astype(np.int64)).max(initial=0)) for k in ("Vmem_out", "Isyn_out"))
-    if peak_out > CALIBRATION_LIMIT:
+    if peak_out > state_limit:
         hot.append(net.n_layers)
     return hot
 
@@ -312,19 +315,19 @@ def _match_rates(net: Network, build: _Build, runs: list, rasters: np.ndarray) -
 
 
 def _calibrate_shifts(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Build, gain_correction: bool,
-                      calibration: np.ndarray) -> tuple[_Build, list[str]]:
+                      calibration: np.ndarray, state_limit: int = CALIBRATION_LIMIT) -> tuple[_Build, list[str]]:
     """Lower the shift of every layer whose states come near the rails on calibration data, until none do."""
     from hw_models.simulator import simulate
 
     notes, lowered = [], set()
     for _ in range(3 * (MAX_SHIFT + 1)):
-        hot = _hot_layers(build, net, simulate(build.config, calibration, validate=False))
+        hot = _hot_layers(build, net, simulate(build.config, calibration, validate=False), state_limit)
         if not hot:
             if lowered:
                 notes.append(f"calibration lowered the shifts to in {build.shifts['in']}, rec {build.shifts['rec']}, "
                              f"out {build.shifts['out']}" + (f" and attenuated the leaky readout {build.attenuation}x"
                                                              if build.attenuation > 1 else "")
-                             + f": layers {sorted(lowered)} came within 2x of the int16 rails on the calibration "
+                             + f": the states of layers {sorted(lowered)} passed {state_limit} on the calibration "
                              "samples")
             return build, notes
         shifts, attenuation = dict(build.shifts), build.attenuation
@@ -344,9 +347,10 @@ def _calibrate_shifts(net: Network, spec: ChipSpec, dt: float, dashes: dict, bui
 
 
 def _calibrate(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Build, gain_correction: bool,
-               rasters: np.ndarray, samples: list | None) -> tuple[_Build, list[str]]:
+               rasters: np.ndarray, samples: list | None, state_limit: int = CALIBRATION_LIMIT
+               ) -> tuple[_Build, list[str]]:
     """Shifts off the rails, then (with ``samples``) rate matching; repeated until neither changes."""
-    build, notes = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters)
+    build, notes = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters, state_limit)
     if samples is None:
         return build, notes
     from toolchain.lif.forward import forward
@@ -358,7 +362,7 @@ def _calibrate(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Bu
         scales = {k: build.threshold_scales.get(k, 1.0) * f for k, f in relative.items()}
         build = _build(net, spec, dt, dashes, build.shifts, gain_correction, scales, build.attenuation)
         shifts_before = dict(build.shifts)
-        build, more = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters)
+        build, more = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters, state_limit)
         notes += [n for n in more if n not in notes]
         if build.shifts == shifts_before and all(abs(f - 1.0) < 1e-3 for f in relative.values()):
             break
@@ -371,16 +375,18 @@ def _calibrate(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Bu
 def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
                     gain_correction: bool = False, calibration: np.ndarray | None = None,
                     match_rates: list | None = None, reuse: CompileReport | None = None,
-                    source: str | None = None) -> tuple[ChipConfig, CompileReport]:
+                    source: str | None = None, state_limit: int = CALIBRATION_LIMIT
+                    ) -> tuple[ChipConfig, CompileReport]:
     """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
 
     ``calibration``: input rasters ``(B, T, N_in)`` (a few training samples). The configuration is run on
     them bit-accurately and the shift of any layer whose integer states pass half the int16 range is
-    lowered until none does. ``match_rates``: the same samples as spike trains ``(times, channels)``; then
-    each spiking layer's thresholds are scaled so that the chip fires as often as the float model on them
-    (the factors are in the report; the chip-grid model divides them back out). ``reuse``: the report of an
-    earlier compile of the same architecture; its shifts, threshold factors and readout attenuation are kept
-    (no new choice, no calibration), as fine-tuning does between minibatches.
+    lowered until none passes ``state_limit`` (a leaky-integrator readout at shift 0 has its weights halved
+    instead). ``match_rates``: the same samples as spike trains
+    ``(times, channels)``; then each spiking layer's thresholds are scaled so that the chip fires as often
+    as the float model on them (the factors are in the report; the chip-grid model divides them back out).
+    ``reuse``: the report of an earlier compile of the same architecture; its shifts, threshold factors and
+    readout attenuation are kept (no new choice, no calibration), as fine-tuning does between minibatches.
 
     ``gain_correction`` divides each spiking layer's integer thresholds by
     :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.
@@ -425,7 +431,7 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     calibration_notes: list[str] = []
     if reuse is None and calibration is not None and not problems and not check(build.config, spec):
         build, calibration_notes = _calibrate(net, spec, dt, dashes, build, gain_correction,
-                                              np.asarray(calibration, np.int64), match_rates)
+                                              np.asarray(calibration, np.int64), match_rates, state_limit)
     threshold_scales = build.threshold_scales
     shifts, units, q, thresholds, layout, config = (build.shifts, build.units, build.q, build.thresholds,
                                                     build.layout, build.config)

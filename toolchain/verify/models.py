@@ -15,6 +15,7 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import SpikelineError
 from toolchain.compile import CompileReport, compile_network
+from toolchain.compile.compiler import CALIBRATION_LIMIT, RELAXED_LIMIT
 from toolchain.compile.report import report_from_dict
 from toolchain.compile.units import kernel_gain, taus_of, threshold_to_float, weights_to_float
 from toolchain.network import Network
@@ -41,30 +42,48 @@ def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits:
                 gain_correction: bool = False, calibrate: bool = True, source: str | None = None):
     """:func:`compile_network` calibrated on the network's own training data when it names its task.
 
-    Shifts are always calibrated off the rails. Rate matching helps some networks and hurts others (measured
-    in docs/compiler.md), so both are compiled and the one whose decisions agree more often with the float
-    model's on the calibration samples is kept (no labels are used; ties keep the plain one).
+    Shifts are always calibrated off the rails. Rate matching helps some networks and hurts others, and so
+    does keeping the states below half the int16 range rather than 7/8 of it (lower shifts: coarser
+    thresholds and readout weights, less risk of saturation; measured in docs/compiler.md), so every
+    combination is compiled and the one whose decisions agree most often with the float model's on
+    :data:`AGREEMENT_SAMPLES` training samples is kept (no labels are used; ties keep the earlier, more
+    conservative candidate: plain before rate matching, half range before 7/8).
     """
     samples, rasters = calibration_data(net, dt) if calibrate else (None, None)
-    plain = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
-                            calibration=rasters, source=source)
+
+    def build(match: bool, state_limit: int = CALIBRATION_LIMIT):
+        return compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
+                               calibration=rasters, match_rates=samples if match else None, source=source,
+                               state_limit=state_limit)
+
+    plain = build(False)
     if samples is None or net.metadata.get("decision") is None:
         return plain
-    try:
-        matched = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
-                                  calibration=rasters, match_rates=samples, source=source)
-    except SpikelineError:
-        return plain
+    candidates = {"plain": plain}
+    for match, limit in [(True, CALIBRATION_LIMIT), (False, RELAXED_LIMIT), (True, RELAXED_LIMIT)]:
+        try:
+            candidate = build(match, limit)
+        except SpikelineError:
+            continue
+        if not any(candidate[0] == other[0] for other in candidates.values()):  # e.g. no state near the limit
+            candidates[_candidate_name(match, limit)] = candidate
     from toolchain.verify.inputs import network_inputs
 
     check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES, dt=dt)
-    agree_plain, agree_matched = decision_agreement(net, [plain[0], matched[0]], check_samples, check_rasters)
-    keep, other = (matched, agree_plain) if agree_matched > agree_plain else (plain, agree_matched)
-    keep[1].warnings.append(
-        f"rate matching {'kept' if keep is matched else 'not used'}: decisions agree with the float model on "
-        f"{100 * max(agree_plain, agree_matched):.1f} % of {len(check_samples)} training samples, against "
-        f"{100 * other:.1f} % {'without' if keep is matched else 'with'} it")
+    agreement = dict(zip(candidates, decision_agreement(net, [c[0] for c in candidates.values()], check_samples,
+                                                        check_rasters), strict=True))
+    best = max(agreement, key=lambda name: (agreement[name], -list(candidates).index(name)))
+    keep = candidates[best]
+    scores = ", ".join(f"{name} {100 * a:.1f} %" for name, a in agreement.items())
+    keep[1].warnings.append(f"kept the {best} candidate: decisions agree with the float model on {scores} of "
+                            f"{len(check_samples)} training samples")
     return keep
+
+
+def _candidate_name(match: bool, state_limit: int) -> str:
+    parts = (["rate matching"] if match else []) + (["states to 7/8 range"] if state_limit != CALIBRATION_LIMIT
+                                                    else [])
+    return " + ".join(parts) or "plain"
 
 
 def decision_agreement(net: Network, configs: list[ChipConfig], samples, rasters) -> list[float]:
