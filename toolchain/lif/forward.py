@@ -217,9 +217,10 @@ _DONE, _FULL, _RUNAWAY = 0, 1, 2
 
 
 @njit(cache=False)
-def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, method, max_spikes,
+def _simulate_neuron(j, ends, first, lead, arr_src, w_j, table, a, b, theta, h_peak, method, max_spikes,
                      out_t, out_n, out_i, n_out):
-    """Neuron j over every interval; its spikes are appended to the buffers.
+    """Neuron j over every interval; its spikes are appended to the buffers. ``lead[k]``: the source of the
+    first arrival at the end of interval k (or the index of the zero weight appended to ``w_j``).
 
     Per interval, assuming no spike: V(end) = V0 e^{-b span} + I0 h(span), I(end) = I0 e^{-a span}. V has
     at most one extremum, so only V(end) >= theta, or an interior maximum (rising at the start, falling at
@@ -263,8 +264,8 @@ def _simulate_neuron(j, ends, first, arr_src, w_j, table, a, b, theta, h_peak, m
                 n_out += 1
                 v_end = 0.0
         v = v_end
-        c = c_end
-        for p in range(first[k], first[k + 1]):
+        c = c_end + w_j[lead[k]]
+        for p in range(first[k] + 1, first[k + 1]):  # arrivals tied with the first
             c += w_j[arr_src[p]]
         t_prev = t_next
     return n_out, _DONE
@@ -306,9 +307,14 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     simulated on its own over the event-free intervals between arrivals (:func:`_simulate_neuron`), with
     the decay factors of every interval computed once per distinct (tau_syn, tau_mem); the spikes are then
     put in time order."""
-    n = w.shape[1]
-    w_t = np.ascontiguousarray(w.T)  # neuron j's input weights contiguous
+    n_pre, n = w.shape
+    w_t = np.zeros((n, n_pre + 1))  # neuron j's input weights contiguous, then a zero weight
+    w_t[:, :n_pre] = w.T
     ends, first = interval_ends(arr_t, t_end)
+    lead = np.full(ends.shape[0], n_pre)
+    for k in range(ends.shape[0]):
+        if first[k + 1] > first[k]:
+            lead[k] = arr_src[first[k]]
     s_peak, h_peak = _psp_peaks(a, b)
     table = np.empty((ends.shape[0], 4))
     out_t = np.empty(256)
@@ -319,7 +325,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     while j < n:
         if j == 0 or a[j] != a[j - 1] or b[j] != b[j - 1]:
             _interval_table(ends, a[j], b[j], s_peak[j], h_peak[j], table)
-        n_new, status = _simulate_neuron(j, ends, first, arr_src, w_t[j], table, a[j], b[j], theta[j], h_peak[j],
+        n_new, status = _simulate_neuron(j, ends, first, lead, arr_src, w_t[j], table, a[j], b[j], theta[j], h_peak[j],
                                          method, max_spikes, out_t, out_n, out_i, n_out)
         if status == _RUNAWAY:
             return out_t[:n_new], out_n[:n_new], out_i[:n_new], False
