@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from toolchain.grad.params import Grads, zeros_like_params
-from toolchain.lif.forward import Forward
+from toolchain.lif.forward import Forward, tau_runs
 from toolchain.lif.kernels import decay, psp, psp_integral, psp_slope, spike_slope
 from toolchain.losses import LossValue
 from toolchain.network import Network
@@ -33,6 +33,27 @@ def _spike_adjoint(a_seed: float, z: float, current: float, theta: float, b: flo
     its share of dL/dtheta_i, g_k + Z."""
     g = (a_seed + theta * b * z) / spike_slope(current, theta, b)
     return g, g + z
+
+
+@njit(cache=False, inline="always")
+def _decay_factors(s, a, b, runs, f_a, f_b, f_h):
+    """f_a, f_b, f_h[i] = exp(-a_i s), exp(-b_i s), h_i(s): one :func:`decay` per run of equal (a, b)."""
+    for r in range(runs.shape[0] - 1):
+        ea, eb, hd = decay(s, a[runs[r]], b[runs[r]])
+        f_a[runs[r]:runs[r + 1]] = ea
+        f_b[runs[r]:runs[r + 1]] = eb
+        f_h[runs[r]:runs[r + 1]] = hd
+
+
+@njit(cache=False, inline="always")
+def _read_sums(j, weights, grad, y, z, a):
+    """An arrival from neuron j reads every post neuron's sums: dL/dW[j, i] -= Y_i, and it returns
+    dL/dt of the presynaptic spike, sum_i W[j, i] (Z_i - a_i Y_i)."""
+    acc = 0.0
+    for i in range(y.shape[0]):
+        grad[j, i] -= y[i]
+        acc += weights[j, i] * (z[i] - a[i] * y[i])
+    return acc
 
 
 @njit(cache=False)
@@ -49,13 +70,14 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
     y = np.zeros(n)
     z = np.zeros(n)
     # every neuron's sums refer to t_common, except the neurons that spiked since (listed in lagging,
-    # their own reference in tz): one set of decay factors per arrival serves all the others
+    # their own reference in tz): one set of decay factors per arrival and run of equal (a, b) serves all
+    # the others
     t_common = t_end
     tz = np.full(n, t_end)
     lagging = np.empty(n, np.int64)
     is_lagging = np.zeros(n, np.bool_)
     n_lag = 0
-    uniform = np.all(a == a[0]) and np.all(b == b[0])  # one set of decay factors serves every neuron
+    runs = tau_runs(a, b)
     f_a = np.empty(n)
     f_b = np.empty(n)
     f_h = np.empty(n)
@@ -72,38 +94,24 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
         if t_e == t or t_r == t:  # an arrival: read the running sums of every post neuron
             external = t_e == t
             j = arr_src[m] if external else sp_n[r]
-            weights = w[j] if external else rec_w[j]
-            grad = dw[j] if external else drec[j]
             acc = 0.0
             if t < t_end:
-                for q in range(n_lag):  # bring the lagging neurons to t on their own
+                _decay_factors(t_common - t, a, b, runs, f_a, f_b, f_h)
+                for q in range(n_lag):  # the lagging neurons to t on their own
                     i = lagging[q]
                     ea, eb, hd = decay(tz[i] - t, a[i], b[i])
                     y[i] = y[i] * ea + z[i] * hd
                     z[i] = z[i] * eb
-                ea, eb, hd = decay(t_common - t, a[0], b[0])
-                if not uniform:  # decay factors from t_common, once per distinct (a, b)
-                    a_c = -1.0
-                    b_c = -1.0
-                    for i in range(n):
-                        if a[i] != a_c or b[i] != b_c:
-                            a_c, b_c = a[i], b[i]
-                            ea, eb, hd = decay(t_common - t, a_c, b_c)
-                        f_a[i] = ea
-                        f_b[i] = eb
-                        f_h[i] = hd
-                for i in range(n):  # branch-free: every neuron's sums at t, read by this arrival
-                    lag = is_lagging[i]
-                    yi = y[i] * (1.0 if lag else (ea if uniform else f_a[i])) + \
-                        z[i] * (0.0 if lag else (hd if uniform else f_h[i]))
-                    zi = z[i] * (1.0 if lag else (eb if uniform else f_b[i]))
-                    y[i] = yi
-                    z[i] = zi
-                    grad[i] -= yi
-                    acc += weights[i] * (zi - a[i] * yi)
-                for q in range(n_lag):
-                    is_lagging[lagging[q]] = False
+                    f_a[i], f_b[i], f_h[i] = 1.0, 1.0, 0.0
+                    is_lagging[i] = False
                 n_lag = 0
+                for i in range(n):  # every neuron's sums at t
+                    y[i] = y[i] * f_a[i] + z[i] * f_h[i]
+                    z[i] = z[i] * f_b[i]
+                if external:
+                    acc = _read_sums(j, w, dw, y, z, a)
+                else:
+                    acc = _read_sums(j, rec_w, drec, y, z, a)
                 t_common = t
             if external:
                 a_pre[m] = acc

@@ -182,6 +182,21 @@ def _psp_peaks(a, b):
 
 
 @njit(cache=False)
+def tau_runs(a, b):
+    """Start indices of the runs of consecutive neurons with equal (a, b), then n: [0, n] for a layer
+    with uniform time constants."""
+    n = a.shape[0]
+    starts = np.empty(n + 1, np.int64)
+    m = 0
+    for j in range(n):
+        if j == 0 or a[j] != a[j - 1] or b[j] != b[j - 1]:
+            starts[m] = j
+            m += 1
+    starts[m] = n
+    return starts[:m + 1]
+
+
+@njit(cache=False)
 def interval_ends(arr_t, t_end):
     """Ends of the event-free intervals (the distinct arrival times before t_end, then t_end) and, for
     interval k, the arrivals at its end: indices first[k] to first[k + 1] (none at t_end)."""
