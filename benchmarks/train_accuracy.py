@@ -23,6 +23,7 @@ from toolchain.train.presets import PRESETS, preset_config
 from toolchain.train.trainer import train
 
 RUNS = Path(__file__).resolve().parent.parent / "runs"
+PARALLEL = RUNS / "parallel.json"  # the last --parallel measurement, so a report without --parallel keeps it
 TARGETS = {"yinyang": 0.97, "digits": 0.95, "fsdd": 0.90}
 
 
@@ -55,7 +56,7 @@ def parallel_check(task: str = "yinyang", n_samples: int = 2000) -> dict:
     return out
 
 
-def report(parallel: list[dict] | None) -> str:
+def report(parallel: dict | None) -> str:
     rows = []
     for task in PRESETS:
         for mode in ("grid", "float"):
@@ -96,12 +97,13 @@ def report(parallel: list[dict] | None) -> str:
     ]
     if parallel:
         lines += ["", "Worker processes (`--parallel`; steady-state seconds per epoch, start-up excluded; results "
-                  "are identical with 1 and 2 workers; other jobs shared the cores):", "",
+                  "are identical with 1 and 2 workers; other jobs shared the cores; measured on "
+                  f"{parallel['measured']}):", "",
                   "| task | training samples | 1 worker | 2 workers | speed-up | start-up 1 / 2 workers |",
                   "|---|---|---|---|---|---|"]
         lines += [f"| {p['task']} | {p['samples']} | {p['epoch_1']:.2f} s | {p['epoch_2']:.2f} s "
                   f"| {p['epoch_1'] / p['epoch_2']:.2f}x | {p['startup_1']:.1f} s / {p['startup_2']:.1f} s |"
-                  for p in parallel]
+                  for p in parallel["runs"]]
         lines += ["", "Spawned workers compile the kernels again (start-up), and each chunk of a batch pickles the "
                   "network: with Yin-Yang's cheap samples (~0.2 ms each) the transfer costs more than it saves."]
     return "\n".join(lines)
@@ -120,9 +122,12 @@ def main() -> None:
         for task in args.task or list(PRESETS):
             for mode in args.modes.split(","):
                 run_task(task, mode, args.workers, args.seed)
-    parallel = [parallel_check("yinyang", 2000), parallel_check("fsdd", 600)] if args.parallel else None
-    if parallel:
+    if args.parallel:
+        parallel = {"measured": machine(), "runs": [parallel_check("yinyang", 2000), parallel_check("fsdd", 600)]}
         print(json.dumps(parallel))
+        PARALLEL.write_text(json.dumps(parallel, indent=1))
+    else:
+        parallel = json.loads(PARALLEL.read_text()) if PARALLEL.is_file() else None
     update_section("training", report(parallel))
 
 
