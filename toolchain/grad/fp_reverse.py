@@ -45,10 +45,10 @@ def _decay_factors(s, a, b, runs, f_a, f_b, f_h):
         f_h[runs[r]:runs[r + 1]] = hd
 
 
-@njit(cache=False, inline="always")
+@njit(cache=False, fastmath={"reassoc"})
 def _read_sums(j, weights, grad, y, z, a):
     """An arrival from neuron j reads every post neuron's sums: dL/dW[j, i] -= Y_i, and it returns
-    dL/dt of the presynaptic spike, sum_i W[j, i] (Z_i - a_i Y_i)."""
+    dL/dt of the presynaptic spike, sum_i W[j, i] (Z_i - a_i Y_i) (summed in any order: vectorised)."""
     acc = 0.0
     for i in range(y.shape[0]):
         grad[j, i] -= y[i]

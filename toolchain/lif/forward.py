@@ -227,63 +227,97 @@ def _interval_table(ends, a, b, s_peak, h_peak, table):
         t_prev = ends[k]
 
 
-#: status of :func:`_simulate_neuron`
+#: status of :func:`_sweep_run`
 _DONE, _FULL, _RUNAWAY = 0, 1, 2
 
 
-@njit(cache=False)
-def _simulate_neuron(j, ends, first, lead, arr_src, w_j, table, a, b, theta, h_peak, method, max_spikes,
-                     out_t, out_n, out_i, n_out):
-    """Neuron j over every interval; its spikes are appended to the buffers. ``lead[k]``: the source of the
-    first arrival at the end of interval k (or the index of the zero weight appended to ``w_j``).
+@njit(cache=False, inline="always")
+def _may_cross(v, c, v_end, c_end, b, theta, h_max):
+    """Whether V can reach theta on an event-free interval, from the state (v, c) at its start and the state
+    (v_end, c_end) at its end if no spike came (branch-free).
 
-    Per interval, assuming no spike: V(end) = V0 e^{-b span} + I0 h(span), I(end) = I0 e^{-a span}. V has
-    at most one extremum, so only V(end) >= theta, or an interior maximum (rising at the start, falling at
-    the end) that the bound V <= max(V0, 0) + max(I0, 0) max_{s <= span} h(s) does not rule out, needs the
-    exact search (:func:`kernels.crossing_from`). I does not depend on resets, and a spike at t lowers
-    V(end) by theta e^{-b (end - t)}, so a spike costs one exponential besides its root.
-
-    Returns the new spike count and a status: _DONE, _FULL (the buffers are too small: grow them and
-    simulate the neuron again) or _RUNAWAY (more than ``max_spikes`` spikes in the layer).
+    V has at most one extremum, so only V(end) >= theta, or an interior maximum (rising at the start,
+    falling at the end) that the bound V <= max(V0, 0) + max(I0, 0) max_{s <= span} h(s) does not rule out,
+    needs the exact search.
     """
-    v = 0.0
-    c = 0.0
-    t_prev = 0.0
-    for k in range(ends.shape[0]):
+    peak = (c_end - b * v_end < 0.0) & (c - b * v > 0.0) & (max(v, 0.0) + max(c, 0.0) * h_max >= theta)
+    return (v_end >= theta) | peak
+
+
+@njit(cache=False)
+def _sweep_run(k, n_out, ends, first, arr_src, w, a, b, theta, h_peak, table, method, max_spikes, v, cur,
+               first_neuron, out_t, out_n, out_i):
+    """A run of neurons (numbered from ``first_neuron`` in the layer) that share (a, b) and so the decay
+    factors ``table[k]`` of interval k, over the intervals k, k + 1, ...: ``w``, ``a``, ``theta``,
+    ``h_peak``, ``v``, ``cur`` hold the run's columns only (so that every neuron loop starts at 0 and
+    vectorises); ``v``, ``cur``: its state at the start of interval k, updated in place.
+
+    Per interval, one branch-free pass moves every neuron to its end assuming no spike,
+    V(end) = V0 e^{-b span} + I0 h(span), I(end) = I0 e^{-a span}, and flags the few that may cross
+    (:func:`_may_cross`); those get the exact search (:func:`kernels.crossing_from`). I does not depend
+    on resets, and a spike at t lowers V(end) by theta e^{-b (end - t)}, so a spike costs one exponential
+    besides its root.
+
+    Returns the interval to resume from, the spike count and a status: _DONE, _FULL (the buffers are too
+    small: grow them and resume) or _RUNAWAY (more than ``max_spikes`` spikes in the layer).
+    """
+    bj = b[0]
+    n = v.shape[0]
+    v_new = np.empty(n)  # scratch arrays allocated here are known not to alias: the passes vectorise
+    c_new = np.empty(n)
+    flag = np.empty(n, np.bool_)
+    idx = np.empty(n, np.int64)
+    while k < ends.shape[0]:
+        t_prev = ends[k - 1] if k > 0 else 0.0
         t_next = ends[k]
-        v_end = v * table[k, 1] + c * table[k, 2]
-        c_end = c * table[k, 0]
-        peak = (c_end - b * v_end < 0.0) & (c - b * v > 0.0) & (max(v, 0.0) + max(c, 0.0) * table[k, 3] >= theta)
-        if (v_end >= theta) | peak:
+        ea, eb, hd, h_max = table[k, 0], table[k, 1], table[k, 2], table[k, 3]
+        for j in range(n):
+            v_new[j] = v[j] * eb + cur[j] * hd
+            c_new[j] = cur[j] * ea
+            flag[j] = _may_cross(v[j], cur[j], v_new[j], c_new[j], bj, theta[j], h_max)
+        m = 0
+        for j in range(n):  # the flagged neurons, branch-free
+            idx[m] = j
+            m += flag[j]
+        n_start = n_out
+        for q in range(m):
+            j = idx[q]
+            vv = v[j]
+            c = cur[j]
+            v_end = v_new[j]
             t = t_prev
             while True:
-                s = crossing_from(v, c, v_end, c_end, theta, a, b, t_next - t, method)
+                s = crossing_from(vv, c, v_end, c_new[j], theta[j], a[j], bj, t_next - t, method)
                 if s == np.inf:
                     break
                 if n_out >= max_spikes:
-                    return n_out, _RUNAWAY
+                    return k, n_out, _RUNAWAY
                 if n_out == out_t.shape[0]:
-                    return n_out, _FULL
-                c = c * math.exp(-a * s)
+                    return k, n_start, _FULL
+                c = c * math.exp(-a[j] * s)
                 t = t + s
-                out_t[n_out], out_n[n_out], out_i[n_out] = t, j, c
+                out_t[n_out], out_n[n_out], out_i[n_out] = t, first_neuron + j, c
                 n_out += 1
-                v = 0.0
-                v_end -= theta * math.exp(-b * (t_next - t))
-                if c * h_peak < theta:
+                vv = 0.0
+                v_end -= theta[j] * math.exp(-bj * (t_next - t))
+                if c * h_peak[j] < theta[j]:
                     break  # from V = 0 the voltage stays below I h(s_peak) < theta
-            if v_end >= theta:  # a crossing at t_next lost to round-off: it precedes the arrivals
+            if v_end >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
                 if n_out == out_t.shape[0]:
-                    return n_out, _FULL
-                out_t[n_out], out_n[n_out], out_i[n_out] = t_next, j, c_end
+                    return k, n_start, _FULL
+                out_t[n_out], out_n[n_out], out_i[n_out] = t_next, first_neuron + j, c_new[j]
                 n_out += 1
                 v_end = 0.0
-        v = v_end
-        c = c_end + w_j[lead[k]]
-        for p in range(first[k] + 1, first[k + 1]):  # arrivals tied with the first
-            c += w_j[arr_src[p]]
-        t_prev = t_next
-    return n_out, _DONE
+            v_new[j] = v_end
+        for j in range(n):
+            v[j] = v_new[j]
+            cur[j] = c_new[j]
+        for p in range(first[k], first[k + 1]):
+            src = arr_src[p]
+            for j in range(n):
+                cur[j] += w[src, j]
+        k += 1
+    return k, n_out, _DONE
 
 
 @njit(cache=False)
@@ -318,39 +352,35 @@ def _time_order(out_t, out_n, out_i, n_out, t_end):
 
 @njit(cache=False)
 def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spikes):
-    """A layer without recurrent weights: its neurons are independent given the arrivals, so each is
-    simulated on its own over the event-free intervals between arrivals (:func:`_simulate_neuron`), with
-    the decay factors of every interval computed once per distinct (tau_syn, tau_mem); the spikes are then
-    put in time order."""
-    n_pre, n = w.shape
-    w_t = np.zeros((n, n_pre + 1))  # neuron j's input weights contiguous, then a zero weight
-    w_t[:, :n_pre] = w.T
+    """A layer without recurrent weights, over the event-free intervals between arrivals. Its neurons are
+    independent given the arrivals, so each run of neurons with equal (tau_syn, tau_mem) is swept on its
+    own (:func:`_sweep_run`), with the decay factors of every interval computed once for the run; the
+    spikes are then put in time order."""
     ends, first = interval_ends(arr_t, t_end)
-    lead = np.full(ends.shape[0], n_pre)
-    for k in range(ends.shape[0]):
-        if first[k + 1] > first[k]:
-            lead[k] = arr_src[first[k]]
+    runs = tau_runs(a, b)
     s_peak, h_peak = _psp_peaks(a, b)
     table = np.empty((ends.shape[0], 4))
     out_t = np.empty(256)
     out_n = np.empty(256, np.int64)
     out_i = np.empty(256)
     n_out = 0
-    j = 0
-    while j < n:
-        if j == 0 or a[j] != a[j - 1] or b[j] != b[j - 1]:
-            _interval_table(ends, a[j], b[j], s_peak[j], h_peak[j], table)
-        n_new, status = _simulate_neuron(j, ends, first, lead, arr_src, w_t[j], table, a[j], b[j], theta[j], h_peak[j],
-                                         method, max_spikes, out_t, out_n, out_i, n_out)
-        if status == _RUNAWAY:
-            return out_t[:n_new], out_n[:n_new], out_i[:n_new], False
-        if status == _FULL:  # grow the buffers and simulate neuron j again
-            out_t, out_n, out_i = _grow(out_t, out_n, out_i)
-            continue
-        n_out = n_new
-        j += 1
-    t, nrn, cur = _time_order(out_t, out_n, out_i, n_out, t_end)
-    return t, nrn, cur, True
+    for r in range(runs.shape[0] - 1):
+        j0, j1 = runs[r], runs[r + 1]
+        _interval_table(ends, a[j0], b[j0], s_peak[j0], h_peak[j0], table)
+        w_run = np.ascontiguousarray(w[:, j0:j1])
+        v = np.zeros(j1 - j0)
+        cur = np.zeros(j1 - j0)
+        k = 0
+        while True:
+            k, n_out, status = _sweep_run(k, n_out, ends, first, arr_src, w_run, a[j0:j1], b[j0:j1], theta[j0:j1],
+                                          h_peak[j0:j1], table, method, max_spikes, v, cur, j0, out_t, out_n, out_i)
+            if status == _RUNAWAY:
+                return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
+            if status == _DONE:
+                break
+            out_t, out_n, out_i = _grow(out_t, out_n, out_i)  # and resume at interval k
+    t, nrn, i_s = _time_order(out_t, out_n, out_i, n_out, t_end)
+    return t, nrn, i_s, True
 
 
 @njit(cache=False)
