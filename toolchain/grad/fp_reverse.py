@@ -31,7 +31,7 @@ from toolchain.network import Network
 def _spike_adjoint(a_seed: float, z: float, current: float, theta: float, b: float) -> tuple[float, float]:
     """A spike whose own later spikes sum to ``z`` = Z_i(t_k^+): g_k = (dl/dt_k + theta beta Z) / Vdot_k, and
     its share of dL/dtheta_i, g_k + Z."""
-    g = (a_seed + theta * b * z) / spike_slope(current, theta, b)
+    g = (a_seed + theta * b * z) * (1.0 / spike_slope(current, theta, b))  # the division does not wait for z
     return g, g + z
 
 

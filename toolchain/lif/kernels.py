@@ -99,11 +99,12 @@ def decay(s: float, a: float, b: float) -> tuple[float, float, float]:
     ea = math.exp(-a * s)
     if d == 0.0:
         return ea, ea, s * ea
+    inv_d = 1.0 / d  # independent of the exponentials: off the critical path
     if abs(d * s) < 1.0:
         em = math.expm1(-d * s)
-        return ea, ea + ea * em, -ea * em / d
+        return ea, ea + ea * em, -ea * em * inv_d
     eb = math.exp(-b * s)
-    return ea, eb, (ea - eb) / d
+    return ea, eb, (ea - eb) * inv_d
 
 
 @njit(cache=False)
