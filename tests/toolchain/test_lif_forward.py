@@ -12,6 +12,7 @@ from hw_models.errors import InputError
 from toolchain.grad.api import ENGINES, loss_and_grad
 from toolchain.grad.params import flatten
 from toolchain.lif import forward as fw
+from toolchain.lif.kernels import METHOD_NUMERIC, advance, next_crossing
 from toolchain.losses import FirstSpikeCE, MaxVoltageCE
 from toolchain.network import Network
 
@@ -84,6 +85,45 @@ def test_independent_layer_kernel_matches_event_queue_kernel():
         assert ok and np.array_equal(n, sp.neurons) and len(t) > 0
         np.testing.assert_allclose(t, sp.times, rtol=1e-13)
         np.testing.assert_allclose(i, sp.current, rtol=1e-12)
+
+
+def test_independent_layer_sweep_with_runs_of_time_constants_matches_event_queue_kernel():
+    """A wide layer whose neurons come in runs of equal time constants (each run swept with its own decay
+    table) and fire more spikes than the initial buffers hold (grow and resume mid-sweep)."""
+    rng = np.random.default_rng(7)
+    n_in, n = 8, 40
+    tau_syn = np.repeat([4e-3, 6e-3, 5e-3, 5e-3 * 1.3], n // 4)
+    tau_syn[-3:] = rng.uniform(3e-3, 7e-3, 3)  # the last neurons one run each
+    net = Network.create([rng.normal(0.4, 0.5, (n_in, n)) / 5e-3, rng.normal(0.3, 0.3, (n, 2)) / 5e-3],
+                         tau_syn=[tau_syn, 5e-3], tau_mem=[2.5 * tau_syn, 1e-2], threshold=1.0, delays=[0.0, 1e-3])
+    times, channels = random_input(7, n_in=n_in, count=300, t_max=0.2)
+    result = fw.forward(net, (times, channels), 0.2)
+    sp = result.layers[0]
+    assert len(sp.times) > 256 and np.all(np.diff(sp.times) >= 0)
+    arr_t, arr_src, _ = result.arrivals(net, 0)
+    t, n_, i, ok = fw._simulate_layer(arr_t, arr_src, net.weights[0], np.zeros((1, 1)), False, 0.0,
+                                      1 / net.tau_syn[0], 1 / net.tau_mem[0], net.threshold[0], 0.2, 0, 10**6)
+    assert ok and np.array_equal(n_, sp.neurons)
+    np.testing.assert_allclose(t, sp.times, rtol=1e-12)
+    np.testing.assert_allclose(i, sp.current, rtol=1e-11)
+
+
+@settings(max_examples=300, deadline=None)
+@given(v0=st.floats(-2.0, 0.999), i0=st.floats(-500.0, 3000.0), span=st.floats(1e-5, 5e-2),
+       tau_syn=st.floats(1e-3, 2e-2), ratio=st.floats(0.25, 5.0))
+def test_cheap_flag_never_skips_an_interval_that_reaches_threshold(v0, i0, span, tau_syn, ratio):
+    """The branch-free flag (V(end) >= theta, or an interior maximum not ruled out by the PSP bound) must be
+    set whenever V reaches theta in the interval: compared with the exact search and a fine grid."""
+    a, b = 1 / tau_syn, 1 / (ratio * tau_syn)
+    s_peak, h_peak = fw._psp_peaks(np.array([a]), np.array([b]))
+    table = np.empty((1, 4))
+    fw._interval_table(np.array([span]), a, b, s_peak[0], h_peak[0], table)
+    v_end, i_end = advance(v0, i0, span, a, b)
+    flagged = fw._may_cross(v0, i0, v_end, i_end, b, 1.0, table[0, 3])
+    exact = next_crossing(v0, i0, 1.0, a, b, span, METHOD_NUMERIC)
+    grid_max = max(advance(v0, i0, s, a, b)[0] for s in np.linspace(0.0, span, 401))
+    if exact < np.inf or grid_max >= 1.0:
+        assert flagged
 
 
 def test_hop_delay_shifts_every_spike():

@@ -12,7 +12,7 @@ from scipy.integrate import quad
 from scipy.optimize import brentq
 from scipy.special import lambertw
 
-from toolchain.lif.kernels import advance, crossing, lambert_w0, psp, psp_integral, psp_slope
+from toolchain.lif.kernels import SHORT_SPAN, advance, crossing, decay, lambert_w0, psp, psp_integral, psp_slope
 
 
 def psp_reference(s: float, a: float, b: float) -> float:
@@ -47,6 +47,20 @@ def test_slope_and_integral_match_numerical_calculus(b):
         assert psp_integral(s, a, b) == pytest.approx(integral, rel=1e-9)
     assert psp(0.0, a, b) == psp_slope(-1.0, a, b) == psp_integral(0.0, a, b) == 0.0
     assert psp_slope(1e-12, a, b) == pytest.approx(1.0, rel=1e-6)  # h'(0+) = 1
+
+
+@pytest.mark.parametrize("ratio", [0.25, 1.0, 1.0 + 1e-9, 2.0, 3.7])
+def test_decay_polynomials_for_short_spans_agree_with_libm(ratio):
+    """decay() uses Taylor polynomials when max(a, b) s <= SHORT_SPAN and libm beyond: both sides of the
+    switch agree with exp() and psp() to round-off."""
+    a = 200.0
+    b = a / ratio
+    for x in np.concatenate([np.geomspace(1e-9, SHORT_SPAN, 40), [SHORT_SPAN * (1 + 1e-12), 0.1, 0.5]]):
+        s = x / max(a, b)
+        ea, eb, h = decay(s, a, b)
+        assert ea == pytest.approx(math.exp(-a * s), rel=4e-16)
+        assert eb == pytest.approx(math.exp(-b * s), rel=6e-16)
+        assert h == pytest.approx(psp(s, a, b), rel=2e-15)
 
 
 @pytest.mark.parametrize("z", [-0.36787944, -0.3678, -0.3, -0.1, -1e-3, -1e-9, 0.0])
