@@ -2,8 +2,10 @@
 
 There is no time step: between events every neuron evolves in closed form (:func:`kernels.advance`),
 and each neuron's next threshold crossing before the next event is solved exactly
-(:func:`kernels.next_crossing`). Events of one layer are processed in time order: arrivals of delayed
-presynaptic spikes, arrivals of the layer's own spikes through recurrent weights, and crossings.
+(:func:`kernels.crossing_from`). A layer with recurrent weights is processed as one event queue in time
+order (arrivals of delayed presynaptic spikes, arrivals of its own spikes, crossings); a layer without
+them is swept interval by interval between arrivals, one vectorised pass over its neurons per interval,
+and only the neurons flagged by a cheap conservative test get the exact search (:func:`_sweep_run`).
 
 Conventions kept by every engine:
 
