@@ -115,9 +115,9 @@ def test_cheap_flag_never_skips_an_interval_that_reaches_threshold(v0, i0, span,
     """The branch-free flag (V(end) >= theta, or an interior maximum not ruled out by the PSP bound) must be
     set whenever V reaches theta in the interval: compared with the exact search and a fine grid."""
     a, b = 1 / tau_syn, 1 / (ratio * tau_syn)
-    s_peak, h_peak = fw._psp_peaks(np.array([a]), np.array([b]))
+    s_peak, h_peak = fw._psp_peak(a, b)
     table = np.empty((1, 4))
-    fw._interval_table(np.array([span]), a, b, s_peak[0], h_peak[0], table)
+    fw._interval_table(np.array([span]), a, b, s_peak, h_peak, table)
     v_end, i_end = advance(v0, i0, span, a, b)
     flagged = fw._may_cross(v0, i0, v_end, i_end, b, 1.0, table[0, 3])
     exact = next_crossing(v0, i0, 1.0, a, b, span, METHOD_NUMERIC)

@@ -172,15 +172,10 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
 
 
 @njit(cache=False)
-def _psp_peaks(a, b):
-    """Per neuron: time s_peak of the maximum of the unit PSP h, and h(s_peak) inflated by 1e-9 (a safe bound)."""
-    n = a.shape[0]
-    s_peak = np.empty(n)
-    h_peak = np.empty(n)
-    for j in range(n):
-        s_peak[j] = stationary_time(0.0, 1.0, a[j], b[j])
-        h_peak[j] = psp(s_peak[j], a[j], b[j]) * (1.0 + 1e-9)
-    return s_peak, h_peak
+def _psp_peak(a, b):
+    """Time s_peak of the maximum of the unit PSP h, and h(s_peak) inflated by 1e-9 (a safe bound)."""
+    s_peak = stationary_time(0.0, 1.0, a, b)
+    return s_peak, psp(s_peak, a, b) * (1.0 + 1e-9)
 
 
 @njit(cache=False)
@@ -250,8 +245,8 @@ def _may_cross(v, c, v_end, c_end, b, theta, h_max):
 def _sweep_run(k, n_out, ends, first, arr_src, w, a, b, theta, h_peak, table, method, max_spikes, v, cur,
                first_neuron, out_t, out_n, out_i):
     """A run of neurons (numbered from ``first_neuron`` in the layer) that share (a, b) and so the decay
-    factors ``table[k]`` of interval k, over the intervals k, k + 1, ...: ``w``, ``a``, ``theta``,
-    ``h_peak``, ``v``, ``cur`` hold the run's columns only (so that every neuron loop starts at 0 and
+    factors ``table[k]`` of interval k and the PSP peak ``h_peak``, over the intervals k, k + 1, ...: ``w``,
+    ``a``, ``theta``, ``v``, ``cur`` hold the run's columns only (so that every neuron loop starts at 0 and
     vectorises); ``v``, ``cur``: its state at the start of interval k, updated in place.
 
     Per interval, one branch-free pass moves every neuron to its end assuming no spike,
@@ -302,7 +297,7 @@ def _sweep_run(k, n_out, ends, first, arr_src, w, a, b, theta, h_peak, table, me
                 n_out += 1
                 vv = 0.0
                 v_end -= theta[j] * math.exp(-bj * (t_next - t))
-                if c * h_peak[j] < theta[j]:
+                if c * h_peak < theta[j]:
                     break  # from V = 0 the voltage stays below I h(s_peak) < theta
             if v_end >= theta[j]:  # a crossing at t_next lost to round-off: it precedes the arrivals
                 if n_out == out_t.shape[0]:
@@ -360,7 +355,6 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     spikes are then put in time order."""
     ends, first = interval_ends(arr_t, t_end)
     runs = tau_runs(a, b)
-    s_peak, h_peak = _psp_peaks(a, b)
     table = np.empty((ends.shape[0], 4))
     out_t = np.empty(256)
     out_n = np.empty(256, np.int64)
@@ -368,14 +362,15 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     n_out = 0
     for r in range(runs.shape[0] - 1):
         j0, j1 = runs[r], runs[r + 1]
-        _interval_table(ends, a[j0], b[j0], s_peak[j0], h_peak[j0], table)
+        s_peak, h_peak = _psp_peak(a[j0], b[j0])
+        _interval_table(ends, a[j0], b[j0], s_peak, h_peak, table)
         w_run = np.ascontiguousarray(w[:, j0:j1])
         v = np.zeros(j1 - j0)
         cur = np.zeros(j1 - j0)
         k = 0
         while True:
             k, n_out, status = _sweep_run(k, n_out, ends, first, arr_src, w_run, a[j0:j1], b[j0:j1], theta[j0:j1],
-                                          h_peak[j0:j1], table, method, max_spikes, v, cur, j0, out_t, out_n, out_i)
+                                          h_peak, table, method, max_spikes, v, cur, j0, out_t, out_n, out_i)
             if status == _RUNAWAY:
                 return out_t[:n_out], out_n[:n_out], out_i[:n_out], False
             if status == _DONE:
