@@ -194,7 +194,7 @@ def tau_runs(a, b):
 
 
 @njit(cache=False)
-def interval_ends(arr_t, t_end):
+def _interval_ends(arr_t, t_end):
     """Ends of the event-free intervals (the distinct arrival times before t_end, then t_end) and, for
     interval k, the arrivals at its end: indices first[k] to first[k + 1] (none at t_end)."""
     n_arr = arr_t.shape[0]
@@ -353,7 +353,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     independent given the arrivals, so each run of neurons with equal (tau_syn, tau_mem) is swept on its
     own (:func:`_sweep_run`), with the decay factors of every interval computed once for the run; the
     spikes are then put in time order."""
-    ends, first = interval_ends(arr_t, t_end)
+    ends, first = _interval_ends(arr_t, t_end)
     runs = tau_runs(a, b)
     table = np.empty((ends.shape[0], 4))
     out_t = np.empty(256)
