@@ -51,8 +51,8 @@ def evaluate(network_path: Path, out: Path, config_path: Path | None = None) -> 
 def kept_candidate(notes: list[str]) -> str:
     """The calibration candidate the compiler kept, from its report's notes."""
     for note in notes:
-        if note.startswith("kept the "):
-            return note[len("kept the "):note.index(" candidate")]
+        if note.startswith("kept the candidate '"):
+            return note.split("'")[1]
     return "-"
 
 
@@ -84,8 +84,9 @@ def main() -> None:
             print(task, "fine-tuned:", json.dumps(after["accuracy"]))
     lines = ["## Deployment: float vs chip grid vs bit-accurate (`benchmarks/deployment_accuracy.py`)", "",
              f"Machine: {machine()}. Each trained network (benchmarks/train_accuracy.py) compiled with calibration on "
-             "its first 200 training samples: shifts lowered until the states stay below half (or, second candidate, "
-             "7/8) of the int16 range, with and without rate matching of the thresholds; of these candidates the one "
+             "its first 200 training samples: threshold headroom 2, 1 or 0 bits, shifts lowered until the states stay "
+             "below half or 7/8 of the int16 range, with and without rate matching of the thresholds; of these "
+             "candidates the one "
              "whose decisions agree most often with the float model's on 1000 training samples is kept (last "
              "column). Then the whole test split runs through the float model, the chip-grid model and the "
              "bit-accurate simulator (`spikeline verify`). Target: bit-accurate within 1.0 pp of the chip-grid model. "

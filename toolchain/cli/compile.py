@@ -23,16 +23,19 @@ def report_stem(out: Path) -> Path:
               help="Chip configuration JSON to write; the report goes next to it (NAME.report.md/.json).")
 @click.option("--dt", type=float, default=None,
               help="Seconds per chip step (default: the network's own dt, set by `spikeline train`).")
-@click.option("--headroom-bits", type=click.IntRange(0, 8), default=2, show_default=True,
-              help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot.")
+@click.option("--headroom-bits", type=click.IntRange(0, 8), default=None,
+              help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot. Default: with "
+                   "calibration, try 2, 1 and 0 and keep the one whose decisions agree best with the float "
+                   "model's; without, 2.")
 @click.option("--gain-correction/--no-gain-correction", default=False, show_default=True,
               help="Divide thresholds by the float-to-chip PSP area ratio (docs/compiler.md, 'Units').")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
-              help="Run the configuration on the first 64 training samples of the network's task and lower "
-                   "the shift of any layer whose states pass half the int16 range.")
+              help="Run the configuration on the first 200 training samples of the network's task, lower the "
+                   "shift of any layer whose states pass half (or 7/8) of the int16 range, try rate matching, "
+                   "and keep the candidate whose decisions agree best with the float model's (docs/compiler.md).")
 @json_option
 @report_errors
-def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int,
+def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int | None,
                 gain_correction: bool, calibrate: bool, as_json: bool) -> None:
     """Map, quantize and check NETWORK (network.json) for a chip.
 

@@ -38,35 +38,47 @@ def calibration_data(net: Network, dt: float | None = None):
     return samples, rasters
 
 
-def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits: int = 2,
+#: Threshold headroom bits the calibrated compile tries, most conservative first (ties keep the first).
+HEADROOM_CANDIDATES = (2, 1, 0)
+
+
+def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits: int | None = None,
                 gain_correction: bool = False, calibrate: bool = True, source: str | None = None):
     """:func:`compile_network` calibrated on the network's own training data when it names its task.
 
-    Shifts are always calibrated off the rails. Rate matching helps some networks and hurts others, and so
-    does keeping the states below half the int16 range rather than 7/8 of it (lower shifts: coarser
-    thresholds and readout weights, less risk of saturation; measured in docs/compiler.md), so every
+    Shifts are always calibrated off the rails. Three choices trade integer resolution against risk, and
+    each helps some networks and hurts others (measured in docs/compiler.md): the threshold headroom (2, 1 or
+    0 bits, unless ``headroom_bits`` fixes it; fewer bits: larger integer states, less rounding), the state
+    limit of the calibration (half or 7/8 of the int16 range) and rate matching of the thresholds. Every
     combination is compiled and the one whose decisions agree most often with the float model's on
-    :data:`AGREEMENT_SAMPLES` training samples is kept (no labels are used; ties keep the earlier, more
-    conservative candidate: plain before rate matching, half range before 7/8).
+    :data:`AGREEMENT_SAMPLES` training samples is kept (no labels are used; ties keep the more conservative
+    candidate: more headroom, half range, no rate matching). Without calibration data: ``headroom_bits``
+    (default 2), nothing else.
     """
     samples, rasters = calibration_data(net, dt) if calibrate else (None, None)
+    headrooms = HEADROOM_CANDIDATES if headroom_bits is None else (headroom_bits,)
 
-    def build(match: bool, state_limit: int = CALIBRATION_LIMIT):
-        return compile_network(net, chip, dt=dt, headroom_bits=headroom_bits, gain_correction=gain_correction,
+    def build(headroom: int, state_limit: int, match: bool):
+        return compile_network(net, chip, dt=dt, headroom_bits=headroom, gain_correction=gain_correction,
                                calibration=rasters, match_rates=samples if match else None, source=source,
                                state_limit=state_limit)
 
-    plain = build(False)
+    first = build(headrooms[0], CALIBRATION_LIMIT, False)
     if samples is None or net.metadata.get("decision") is None:
-        return plain
-    candidates = {"plain": plain}
-    for match, limit in [(True, CALIBRATION_LIMIT), (False, RELAXED_LIMIT), (True, RELAXED_LIMIT)]:
-        try:
-            candidate = build(match, limit)
-        except SpikelineError:
-            continue
-        if not any(candidate[0] == other[0] for other in candidates.values()):  # e.g. no state near the limit
-            candidates[_candidate_name(match, limit)] = candidate
+        return first
+    candidates = {_candidate_name(headrooms[0], CALIBRATION_LIMIT, False): first}
+    for headroom in headrooms:
+        for limit in (CALIBRATION_LIMIT, RELAXED_LIMIT):
+            for match in (False, True):
+                name = _candidate_name(headroom, limit, match)
+                if name in candidates:
+                    continue
+                try:
+                    candidate = build(headroom, limit, match)
+                except SpikelineError:
+                    continue
+                if not any(candidate[0] == other[0] for other in candidates.values()):  # e.g. no state near a limit
+                    candidates[name] = candidate
     from toolchain.verify.inputs import network_inputs
 
     check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES, dt=dt)
@@ -74,16 +86,16 @@ def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits:
                                                         check_rasters), strict=True))
     best = max(agreement, key=lambda name: (agreement[name], -list(candidates).index(name)))
     keep = candidates[best]
-    scores = ", ".join(f"{name} {100 * a:.1f} %" for name, a in agreement.items())
-    keep[1].warnings.append(f"kept the {best} candidate: decisions agree with the float model on {scores} of "
-                            f"{len(check_samples)} training samples")
+    scores = "; ".join(f"{name}: {100 * a:.1f} %" for name, a in agreement.items())
+    keep[1].warnings.append(f"kept the candidate '{best}': its decisions agree with the float model's on "
+                            f"{100 * agreement[best]:.1f} % of {len(check_samples)} training samples (all candidates: "
+                            f"{scores})")
     return keep
 
 
-def _candidate_name(match: bool, state_limit: int) -> str:
-    parts = (["rate matching"] if match else []) + (["states to 7/8 range"] if state_limit != CALIBRATION_LIMIT
-                                                    else [])
-    return " + ".join(parts) or "plain"
+def _candidate_name(headroom: int, state_limit: int, match: bool) -> str:
+    return (f"headroom {headroom}, states below {'7/8' if state_limit != CALIBRATION_LIMIT else '1/2'}"
+            + (", rate matching" if match else ""))
 
 
 def decision_agreement(net: Network, configs: list[ChipConfig], samples, rasters) -> list[float]:
