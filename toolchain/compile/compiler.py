@@ -380,13 +380,13 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
 
     ``calibration``: input rasters ``(B, T, N_in)`` (a few training samples). The configuration is run on
-    them bit-accurately and the shift of any layer whose integer states pass half the int16 range is
-    lowered until none passes ``state_limit`` (a leaky-integrator readout at shift 0 has its weights halved
-    instead). ``match_rates``: the same samples as spike trains
-    ``(times, channels)``; then each spiking layer's thresholds are scaled so that the chip fires as often
-    as the float model on them (the factors are in the report; the chip-grid model divides them back out).
-    ``reuse``: the report of an earlier compile of the same architecture; its shifts, threshold factors and
-    readout attenuation are kept (no new choice, no calibration), as fine-tuning does between minibatches.
+    them bit-accurately and the shift of any layer whose integer states pass ``state_limit`` (default: half
+    the int16 range) is lowered until none does (a leaky-integrator readout at shift 0 has its weights halved
+    instead). ``match_rates``: the same samples as spike trains ``(times, channels)``; then each spiking
+    layer's thresholds are scaled so that the chip fires as often as the float model on them (the factors
+    are in the report; the chip-grid model divides them back out). ``reuse``: the report of an earlier
+    compile of the same architecture; its shifts, threshold factors and readout attenuation are kept (no new
+    choice, no calibration), as fine-tuning does between minibatches.
 
     ``gain_correction`` divides each spiking layer's integer thresholds by
     :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.

@@ -378,10 +378,10 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
         # hidden neuron i listens to clock tick i mod n_clock only: it starts as a detector of that tick
         first = sizes[0] - n_clock
         params["W0"][first:, :] = 0.0
-        steps, neurons = np.arange(sizes[1]) % n_clock, np.arange(sizes[1])
-        params["W0"][first + steps, neurons] = config.clock_psp / scale[0]
-        nxt = steps + 1 < n_clock      # the next tick closes the window (clock_next_psp < 0)
-        params["W0"][first + steps[nxt] + 1, neurons[nxt]] = config.clock_next_psp / scale[0]
+        ticks, neurons = np.arange(sizes[1]) % n_clock, np.arange(sizes[1])
+        params["W0"][first + ticks, neurons] = config.clock_psp / scale[0]
+        nxt = ticks + 1 < n_clock      # the next tick closes the window (clock_next_psp < 0)
+        params["W0"][first + ticks[nxt] + 1, neurons[nxt]] = config.clock_next_psp / scale[0]
     if config.train_thresholds:
         n_spiking = len(sizes) - 1 - (1 if config.readout == "leaky-integrator" else 0)
         for k in range(n_spiking):
