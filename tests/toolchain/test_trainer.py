@@ -17,21 +17,26 @@ from toolchain.cli import main as cli_main
 from toolchain.data import Split, Task
 from toolchain.data.encoders import latency_encode
 from toolchain.decode import NO_DECISION, decide, first_spike, integrated_voltage, max_voltage, spike_count
-from toolchain.lif.forward import LeakyReadout, Spikes
-from toolchain.network import load_network
+from toolchain.grad.api import loss_and_grad
+from toolchain.lif.forward import LeakyReadout, Spikes, as_sample
+from toolchain.losses import FirstSpikeCE
+from toolchain.network import Network, load_network
 from toolchain.train import HyperparameterError, load_checkpoint, read_metrics
 from toolchain.train.coding import CodedVoltageCE, output_code
 from toolchain.train.grid import quantize_weights
 from toolchain.train.presets import preset_config
 from toolchain.train.trainer import (
     TrainConfig,
+    _chunk_step,
     build_network,
     clock_ticks,
     evaluate,
     initial_parameters,
     task_inputs,
+    threshold_jitter,
     train,
     with_clock,
+    with_threshold_factors,
 )
 
 # a small Yin-Yang run: 5-24-3, first-spike CE on a 0.5 ms grid
@@ -177,6 +182,55 @@ def test_float_mode_skips_quantization(tmp_path):
     assert net.metadata["mode"] == "float"
 
 
+# -- threshold noise --------------------------------------------------------------------------------------
+def test_threshold_jitter_is_lognormal_per_sample_and_neuron_and_off_at_zero():
+    net = Network.random([4, 300, 3], seed=1, readout="leaky-integrator")
+    rng = np.random.default_rng(0)
+    off = threshold_jitter(TrainConfig(**SMALL, threshold_noise=0.0), net, 5, rng)
+    assert off == [None] * 5 and rng.bit_generator.state == np.random.default_rng(0).bit_generator.state
+    factors = threshold_jitter(TrainConfig(**SMALL, threshold_noise=0.1), net, 40, rng)
+    assert len(factors) == 40 and all(f[1] is None for f in factors)          # the readout has no threshold
+    logs = np.log(np.stack([f[0] for f in factors]))
+    assert logs.shape == (40, 300)
+    assert abs(logs.std() - 0.1) < 0.005 and abs(logs.mean()) < 0.005
+    assert np.all(np.abs(logs[0] - logs[1]) > 0)                              # samples differ
+
+
+def test_threshold_factors_scale_a_copy_and_the_threshold_gradient_follows_the_chain_rule():
+    rng = np.random.default_rng(4)
+    net = Network.random([3, 6, 2], seed=4, tau_syn=5e-3, tau_mem=10e-3, weight_mean=[0.8, 0.5],
+                         weight_std=[0.5, 0.4])
+    factors = [np.exp(0.1 * rng.standard_normal(6)), np.exp(0.1 * rng.standard_normal(2))]
+    jittered = with_threshold_factors(net, factors)
+    assert np.allclose(jittered.threshold[0], net.threshold[0] * factors[0])
+    assert np.all(net.threshold[0] == 1.0) and jittered.weights[0] is net.weights[0]
+    sample = (rng.uniform(0, 0.03, 12), rng.integers(0, 3, 12))
+    loss = FirstSpikeCE(tau0=2e-3, tau1=0.2)
+    (value, grads, _, _), = _chunk_step((net, [(as_sample(sample, 3), factors)], [1], loss, 0.08, "fp",
+                                         "first-spike", None))
+    # oracle: central differences on the jittered network give dL/d(f theta); dL/dtheta = f dL/d(f theta)
+    _, fd, stats = loss_and_grad(jittered, [sample], [1], loss, 0.08, engine="finite-diff")
+    assert value > 0
+    for k in range(2):
+        valid = stats.fd_valid["threshold"][k]
+        assert valid.any()
+        assert np.allclose(grads["threshold"][k][valid], (factors[k] * fd["threshold"][k])[valid], rtol=1e-4,
+                           atol=1e-7)
+        assert np.allclose(grads["weights"][k], fd["weights"][k], rtol=1e-3, atol=1e-6)
+
+
+def test_threshold_noise_changes_training_and_resumes_bit_for_bit(tmp_path):
+    config = TrainConfig(**{**SMALL, "train_subset": 64, "val_subset": 20}, epochs=2, threshold_noise=0.1)
+    whole = train(config, tmp_path / "whole", evaluate_test=False)
+    part = tmp_path / "part"
+    train(config, part, stop_after=1, evaluate_test=False)
+    resumed = train(config, part, resume=True, evaluate_test=False)
+    assert resumed.network.to_json() == whole.network.to_json()
+    clean = train(TrainConfig(**{**SMALL, "train_subset": 64, "val_subset": 20}, epochs=2), tmp_path / "clean",
+                  evaluate_test=False)
+    assert not np.array_equal(clean.network.weights[0], whole.network.weights[0])
+
+
 def test_output_code_network_for_ten_classes_on_eight_readouts():
     config = preset_config("digits", hidden=[16])
     sizes = [8, 16, 8]
@@ -206,9 +260,10 @@ def test_clock_ticks_once_per_task_frame_not_per_step():
 # -- errors -----------------------------------------------------------------------------------------------
 def test_unknown_task_and_bad_hyperparameters_are_listed_together():
     with pytest.raises(HyperparameterError) as err:
-        TrainConfig(task="mnist", lr=-1.0, batch_size=0, epochs=0, dash_syn=[0, 3], engine="sgd").validate()
+        TrainConfig(task="mnist", lr=-1.0, batch_size=0, epochs=0, dash_syn=[0, 3], engine="sgd",
+                    threshold_noise=-0.1).validate()
     fields = {v.field for v in err.value.violations}
-    assert {"task", "lr", "batch_size", "epochs", "dash_syn[0]", "engine"} <= fields
+    assert {"task", "lr", "batch_size", "epochs", "dash_syn[0]", "engine", "threshold_noise"} <= fields
     with pytest.raises(InputError, match="unknown task 'mnist'"):
         preset_config("mnist")
     with pytest.raises(HyperparameterError, match="unknown setting"):

@@ -86,6 +86,10 @@ class TrainConfig:
     Weight bumping (Goeltz et al., gradients.md §7.1): after each step, a spiking neuron that was silent
     in more than ``bump_silent[layer]`` of the batch's samples gets ``bump`` added to every incoming
     latent weight (silent neurons receive no exact gradient); ``bump = 0`` disables it.
+    Threshold noise: in each training step every spiking neuron's threshold is multiplied, per sample,
+    by ``exp(threshold_noise * z)``, ``z ~ N(0, 1)`` (:func:`threshold_jitter`), so the network learns
+    to keep its decisions when a neuron fires a little earlier, later or not at all, as on the chip's
+    step grid; validation, test and the saved network use the exact thresholds. ``0`` disables it.
     """
 
     task: str
@@ -120,6 +124,7 @@ class TrainConfig:
     lr_scale: list[float] | None = None
     bump: float = 0.0
     bump_silent: list[float] = field(default_factory=lambda: [0.9, 0.0])
+    threshold_noise: float = 0.0
 
     def settings(self) -> dict[str, Any]:
         """The JSON-ready settings (what a checkpoint records)."""
@@ -185,6 +190,8 @@ class TrainConfig:
         if not (isinstance(self.bump_silent, (list, tuple)) and all(_fraction(f) for f in self.bump_silent)):
             v.append(Violation("bump_silent", f"need a list of fractions in [0, 1], got {self.bump_silent!r}",
                                hint="e.g. [0.9, 0.0]"))
+        v.append(number_violation("threshold_noise", self.threshold_noise, 0, 0.5,
+                                  hint="a relative jitter such as 0.05, or 0 to disable"))
         v.append(number_violation("gamma", self.gamma, 0, 1, lo_open=True, hint="e.g. 0.95"))
         if self.max_grad_norm is not None:
             v.append(number_violation("max_grad_norm", self.max_grad_norm, 0, math.inf, lo_open=True,
@@ -453,15 +460,39 @@ def network_metadata(config: TrainConfig, task: Task, params: dict[str, np.ndarr
 
 
 # -- per-sample work (runs in worker processes) --------------------------------------------------------
+def threshold_jitter(config: TrainConfig, net: Network, n_samples: int, rng: np.random.Generator
+                     ) -> list[list[np.ndarray | None] | None]:
+    """Per sample, one factor ``exp(threshold_noise * z)`` per spiking neuron (``None`` for a layer
+    without thresholds, and for every sample when ``threshold_noise`` is 0: the rng is then not used)."""
+    if config.threshold_noise == 0:
+        return [None] * n_samples
+    return [[None if th is None else np.exp(config.threshold_noise * rng.standard_normal(th.shape))
+             for th in net.threshold] for _ in range(n_samples)]
+
+
+def with_threshold_factors(net: Network, factors: list[np.ndarray | None] | None) -> Network:
+    """``net`` with every threshold multiplied by its factor (a shallow copy; ``None``: ``net`` itself)."""
+    if factors is None:
+        return net
+    return dataclasses.replace(net, threshold=[th if f is None else th * f
+                                               for th, f in zip(net.threshold, factors, strict=True)])
+
+
 def _chunk_step(item: tuple) -> list[tuple[float, dict, list[np.ndarray], int]]:
-    """Loss, gradient, spike counts and decision for each sample of a chunk (module level: picklable)."""
+    """Loss, gradient, spike counts and decision for each sample of a chunk (module level: picklable).
+    Each sample comes with its threshold factors (:func:`threshold_jitter`); the threshold gradient is
+    taken back through them (``dL/dtheta = f dL/d(f theta)``)."""
     net, samples, labels, loss, t_end, engine, rule, code = item
     out = []
-    for sample, label in zip(samples, labels, strict=True):
-        fwd = forward(net, sample, t_end)
-        value = sample_loss(net, fwd, int(label), loss)
-        grads = ENGINES[engine](net, fwd, value)
-        out.append((value.value, grads, fwd.spike_counts(net), decide(rule, fwd, net.layer_sizes[-1], code)))
+    for (sample, factors), label in zip(samples, labels, strict=True):
+        run = with_threshold_factors(net, factors)
+        fwd = forward(run, sample, t_end)
+        value = sample_loss(run, fwd, int(label), loss)
+        grads = ENGINES[engine](run, fwd, value)
+        if factors is not None:
+            grads["threshold"] = [g if g is None or f is None else g * f
+                                  for g, f in zip(grads["threshold"], factors, strict=True)]
+        out.append((value.value, grads, fwd.spike_counts(run), decide(rule, fwd, run.layer_sizes[-1], code)))
     return out
 
 
@@ -593,7 +624,9 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
             norms, correct, total_loss, total_spikes = [], 0, 0.0, 0.0
             for batch in batches:
                 net = build_network(config, sizes, params)
-                results = map_chunks(pmap, _chunk_step, (net,), [train_inputs[i] for i in batch],
+                jitter = threshold_jitter(config, net, len(batch), rng)
+                results = map_chunks(pmap, _chunk_step, (net,),
+                                     [(train_inputs[i], f) for i, f in zip(batch, jitter, strict=True)],
                                      [train_labels[i] for i in batch], (loss, config.t_end, config.engine, rule, code))
                 grads = {name: np.zeros_like(p) for name, p in params.items()}
                 for _, g, _, _ in results:
