@@ -343,3 +343,16 @@ def test_digits_rows_can_be_spaced_on_a_finer_step_grid(digits):
     assert raster.shape[1] == 32 and not raster[:, 1::4].any()          # rows on every 4th step only
     with pytest.raises(InputError, match="row_steps must be a positive integer"):
         load_task("digits", row_steps=0)
+
+
+def test_fsdd_frames_can_be_spaced_on_a_finer_step_grid(fsdd_rate):
+    spaced = load_task("fsdd", dt=0.005, frame_steps=2)
+    assert spaced.frame == pytest.approx(0.010) and spaced.duration == pytest.approx(fsdd_rate.duration)
+    assert spaced.encoding["frame_steps"] == 2
+    for a, b in zip(fsdd_rate.val.inputs, spaced.val.inputs, strict=True):   # same events, same times
+        assert np.allclose(a[0], b[0]) and np.array_equal(a[1], b[1])
+    raster = spaced.rasters("val")
+    assert raster[:, 0::2].sum() == fsdd_rate.rasters("val").sum() and not raster[:, 1::2].any()
+    for bad in (0, 1.5, True):
+        with pytest.raises(InputError, match="frame_steps must be a positive integer"):
+            load_task("fsdd", frame_steps=bad)

@@ -168,14 +168,13 @@ def build_digits(seed: int = 0, dt: float = 0.001, max_count: int = 4, row_steps
     time. ``row_steps > 1`` spaces the rows on a finer step grid (slower time constants in steps for the
     same kernel in seconds). Stratified 70/15/15 split."""
     _check_dt(dt, required=True)
-    if not (isinstance(row_steps, (int, np.integer)) and row_steps >= 1):
-        raise InputError(f"row_steps must be a positive integer (steps per image row), got {row_steps!r}")
+    _check_steps("row_steps", row_steps)
     images, labels = digits_data.load_images()
     index = stratified_split(labels, seed)
     splits = {}
     for name in SPLIT_NAMES:
         x, y = images[index[name]], labels[index[name]]
-        trains = [from_raster(_spaced_rows(rate_code(img / digits_data.MAX_INTENSITY, max_count), row_steps), dt)
+        trains = [from_raster(_spaced_frames(rate_code(img / digits_data.MAX_INTENSITY, max_count), row_steps), dt)
                   for img in x]
         splits[name] = Split(trains, y, x)
     frame = row_steps * dt
@@ -187,20 +186,28 @@ def build_digits(seed: int = 0, dt: float = 0.001, max_count: int = 4, row_steps
                           "range": [0, 16]})
 
 
-def _spaced_rows(raster: np.ndarray, row_steps: int) -> np.ndarray:
-    """``raster`` ``(R, C)`` with ``row_steps - 1`` empty steps after each row: ``(R * row_steps, C)``."""
-    spaced = np.zeros((raster.shape[0] * row_steps, raster.shape[1]), dtype=raster.dtype)
-    spaced[::row_steps] = raster
+def _spaced_frames(raster: np.ndarray, steps: int) -> np.ndarray:
+    """``raster`` ``(R, C)`` with ``steps - 1`` empty steps after each frame (row): ``(R * steps, C)``."""
+    spaced = np.zeros((raster.shape[0] * steps, raster.shape[1]), dtype=raster.dtype)
+    spaced[::steps] = raster
     return spaced
 
 
+def _check_steps(name: str, steps: Any) -> None:
+    if not (isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 1):
+        raise InputError(f"{name} must be a positive integer (chip steps per input frame), got {steps!r}")
+
+
 def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_count: int = 3,
-               threshold: float = 0.5, n_mfcc: int | None = None) -> Task:
-    """FSDD MFCCs: one frame per step, the first ``n_mfcc`` coefficients standardised with the
+               threshold: float = 0.5, n_mfcc: int | None = None, frame_steps: int = 1) -> Task:
+    """FSDD MFCCs: one frame every ``frame_steps`` steps (its events in the frame's first step; more
+    than one step per frame gives slower time constants in steps for the same kernel in seconds),
+    the first ``n_mfcc`` coefficients standardised with the
     training split's statistics, then ``rate`` coded (logistic of the z-score, up to ``max_count``
     events per step, ``n_mfcc`` channels, default 13) or ``delta`` coded (``threshold`` in z units,
     UP/DOWN lines, ``2 n_mfcc`` channels, default 8 coefficients -> 16). Stratified 70/15/15 split."""
     _check_dt(dt, required=True)
+    _check_steps("frame_steps", frame_steps)
     if encoding not in ("rate", "delta"):
         raise InputError(f"unknown FSDD encoding {encoding!r}; valid: rate, delta")
     per_coefficient = 1 if encoding == "rate" else 2
@@ -223,7 +230,7 @@ def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_cou
             check_raster(raster)  # refuses more than 15 events per channel and step
         except InputError as exc:
             raise InputError(f"{what}: {exc}") from None
-        return from_raster(raster, dt)
+        return from_raster(_spaced_frames(raster, frame_steps), dt)
 
     splits = {}
     for name in SPLIT_NAMES:
@@ -232,11 +239,13 @@ def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_cou
         splits[name] = Split(trains, y, x)
     n_frames = max(len(s) for s in sequences)
     params = {"max_count": max_count} if encoding == "rate" else {"threshold": threshold}
-    return Task("fsdd", f"Free Spoken Digit Dataset, {n_mfcc} MFCCs per {dt * 1e3:g} ms step, {encoding} "
-                f"code of training-standardised values; stratified 70/15/15 split (seed {seed})",
-                n_inputs=n_mfcc * per_coefficient, n_classes=10, duration=n_frames * dt, dt=dt, **splits,
-                frame=dt, encoding={"kind": encoding, "n_mfcc": n_mfcc, "seed": seed, **params,
-                          "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
+    frame = frame_steps * dt
+    return Task("fsdd", f"Free Spoken Digit Dataset, {n_mfcc} MFCCs per {frame * 1e3:g} ms frame ({frame_steps} "
+                f"step(s) of {dt * 1e3:g} ms), {encoding} code of training-standardised values; stratified 70/15/15 "
+                f"split (seed {seed})",
+                n_inputs=n_mfcc * per_coefficient, n_classes=10, duration=n_frames * frame, dt=dt, **splits,
+                frame=frame, encoding={"kind": encoding, "n_mfcc": n_mfcc, "seed": seed, "frame_steps": frame_steps,
+                                       **params, "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
 
 
 TASKS: dict[str, Callable[..., Task]] = {"yinyang": build_yinyang, "digits": build_digits,
