@@ -1,0 +1,102 @@
+"""Where do chip and float model decide differently? A float, discrete-time twin of the chip separates the
+three causes: integer rounding, the step grid itself (crossings seen only at step ends), and the reset
+falling at the end of the step instead of at the crossing.
+
+For a network with one hidden layer and a leaky-integrator readout (the digits and FSDD presets) the twin
+runs the chip's update in floats, per step ``n``:
+
+    i = a_s (i + W x[n]),  v = a_m v + dt i,  while v >= f theta: v -= f theta, spike
+
+(the readout sees the hidden spikes one step later), with ``a = exp(-dt / tau)``. ``f`` is either the
+compiled configuration's threshold factor (rate matching; then the twin is the chip without integer
+rounding) or ``1 / kappa``, the exact area ratio of the chip's discrete kernel to the float kernel. In the
+"timed reset" variant the reset is subtracted as the continuous model would see it at the end of the step,
+``f theta exp(-(1 - phi) dt / tau_mem)``, ``phi`` the crossing's fraction of the step (linear
+interpolation). Decisions are compared on the validation split (no test samples):
+
+    python -m benchmarks.discrete_twin runs/digits/network.json runs/seed1/digits/network.json ...
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from hw_models.simulator import simulate
+from toolchain.compile.units import kernel_gain
+from toolchain.decode import decide
+from toolchain.lif.forward import forward
+from toolchain.network import Network, load_network
+from toolchain.verify import chip_decode
+from toolchain.verify.inputs import network_inputs
+from toolchain.verify.models import compile_for
+
+
+def twin_decisions(net: Network, rasters: np.ndarray, factor: float, timed_reset: bool) -> np.ndarray:
+    """Integrated-voltage decisions of the float discrete-time twin (see the module docstring)."""
+    (w_in, w_out), dt = net.weights, net.dt
+    a_s, a_m = np.exp(-dt / net.tau_syn[0]), np.exp(-dt / net.tau_mem[0])
+    a_so, a_mo = np.exp(-dt / net.tau_syn[1]), np.exp(-dt / net.tau_mem[1])
+    theta = factor * net.threshold[0]
+    code = net.metadata.get("output_code")
+    code = np.eye(net.layer_sizes[-1]) if code is None else np.asarray(code, float)
+    out = []
+    for x in rasters.astype(float):
+        i, v, spikes = (np.zeros(w_in.shape[1]) for _ in range(3))
+        i_out, v_out, integral = (np.zeros(w_out.shape[1]) for _ in range(3))
+        for n in range(x.shape[0]):
+            i_out = a_so * (i_out + spikes @ w_out)
+            v_out = a_mo * v_out + dt * i_out
+            integral += v_out
+            i = a_s * (i + x[n] @ w_in)
+            before, v = v, a_m * v + dt * i
+            spikes = np.zeros_like(v)
+            fire = v >= theta
+            if timed_reset and fire.any():
+                phi = np.clip((theta - before) / np.maximum(v - before, 1e-300), 0.0, 1.0)
+                v = v - np.where(fire, theta * np.exp(-(1.0 - phi) * dt / net.tau_mem[0]), 0.0)
+                spikes += fire
+                fire = v >= theta
+            while fire.any():
+                v = v - np.where(fire, theta, 0.0)
+                spikes += fire
+                fire = v >= theta
+        out.append(int(np.argmax(code @ integral)))
+    return np.array(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("networks", nargs="+", type=Path)
+    ap.add_argument("--split", default="val", choices=["train", "val"])
+    args = ap.parse_args()
+    print("| network | samples | chip vs float | twin (chip's factor) vs chip | twin (chip's factor) vs float | "
+          "twin (1/kappa) vs float | twin (1/kappa, timed reset) vs float |")
+    print("|---|---|---|---|---|---|---|")
+    for path in args.networks:
+        net = load_network(path)
+        meta = net.metadata
+        if net.n_layers != 2 or net.readout != "leaky-integrator" or meta.get("decision") != "integrated-voltage":
+            print(f"{path}: needs one hidden layer and a leaky readout with integrated-voltage decisions; skipped")
+            continue
+        samples, _, rasters = network_inputs(net, args.split)
+        code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], float)
+        ref = np.array([decide(meta["decision"], forward(net, s, meta["t_end"]), net.layer_sizes[-1], code)
+                        for s in samples])
+        config, report = compile_for(net, meta.get("chip", "xylo-audio2"))
+        chip = chip_decode.decide(simulate(config, rasters), meta["decision"], code)
+        factor = float(report.threshold_scales.get("1", 1.0))
+        kappa = float(np.mean(kernel_gain(np.atleast_1d(config.dash_syn[:1]), np.atleast_1d(config.dash_mem[:1]),
+                                          net.dt)))
+        twin = twin_decisions(net, rasters, factor, False)
+        plain = twin_decisions(net, rasters, 1 / kappa, False)
+        timed = twin_decisions(net, rasters, 1 / kappa, True)
+        pct = lambda a, b: f"{100 * np.mean(a == b):.1f} %"  # noqa: E731
+        print(f"| {path} | {len(ref)} | {pct(chip, ref)} | {pct(twin, chip)} | {pct(twin, ref)} | {pct(plain, ref)} | "
+              f"{pct(timed, ref)} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
