@@ -65,17 +65,17 @@ def test_rate_matching_equalises_spike_counts_and_keeps_the_twin_exact():
 def test_the_candidate_whose_decisions_agree_best_is_kept():
     net = yinyang_net("spiking")
     samples, rasters = calibration_data(net)
-    plain, _ = compile_network(net, "xylo-audio2", calibration=rasters)
-    matched, _ = compile_network(net, "xylo-audio2", calibration=rasters, match_rates=samples)
     check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES)
-    relaxed, _ = compile_network(net, "xylo-audio2", calibration=rasters, state_limit=RELAXED_LIMIT)
-    relaxed_matched, _ = compile_network(net, "xylo-audio2", calibration=rasters, match_rates=samples,
-                                         state_limit=RELAXED_LIMIT)
-    candidates = [plain, matched, relaxed, relaxed_matched]
+    candidates = []
+    for limit in (CALIBRATION_LIMIT, RELAXED_LIMIT):      # compile_for's order: as they are, matched, gain-corrected
+        for match, gain in ((None, False), (samples, False), (None, True)):
+            candidates.append(compile_network(net, "xylo-audio2", calibration=rasters, match_rates=match,
+                                              gain_correction=gain, state_limit=limit)[0])
     agreement = decision_agreement(net, candidates, check_samples, check_rasters)
     chosen, report = compile_for(net, "xylo-audio2", headroom_bits=2)
     assert chosen == candidates[int(np.argmax(agreement))]       # the first of the best, as compile_for
-    assert any("kept the candidate" in w and "training samples" in w for w in report.warnings)
+    assert any("kept the candidate" in w and "training samples" in w and "kernel gain correction" in w
+               for w in report.warnings)
     # with the headroom free, the candidates are a superset: the kept one agrees at least as well
     free, free_report = compile_for(net, "xylo-audio2")
     agree_fixed, agree_free = decision_agreement(net, [chosen, free], check_samples, check_rasters)

@@ -27,8 +27,9 @@ def report_stem(out: Path) -> Path:
               help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot. Default: with "
                    "calibration, try 2, 1 and 0 and keep the one whose decisions agree best with the float "
                    "model's; without, 2.")
-@click.option("--gain-correction/--no-gain-correction", default=False, show_default=True,
-              help="Divide thresholds by the float-to-chip PSP area ratio (docs/compiler.md, 'Units').")
+@click.option("--gain-correction/--no-gain-correction", default=None,
+              help="Divide thresholds by the float-to-chip PSP area ratio (docs/compiler.md, 'Units'). Default: "
+                   "with calibration, try both and keep the better-agreeing candidate; without, off.")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
               help="Run the configuration on the first 200 training samples of the network's task, lower the "
                    "shift of any layer whose states pass half (or 7/8) of the int16 range, try rate matching, "
@@ -36,7 +37,7 @@ def report_stem(out: Path) -> Path:
 @json_option
 @report_errors
 def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int | None,
-                gain_correction: bool, calibrate: bool, as_json: bool) -> None:
+                gain_correction: bool | None, calibrate: bool, as_json: bool) -> None:
     """Map, quantize and check NETWORK (network.json) for a chip.
 
     Every problem is reported at once with a resource table (used vs available); the exit status is 2

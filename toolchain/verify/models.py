@@ -43,38 +43,42 @@ HEADROOM_CANDIDATES = (2, 1, 0)
 
 
 def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits: int | None = None,
-                gain_correction: bool = False, calibrate: bool = True, source: str | None = None):
+                gain_correction: bool | None = None, calibrate: bool = True, source: str | None = None):
     """:func:`compile_network` calibrated on the network's own training data when it names its task.
 
-    Shifts are always calibrated off the rails. Three choices trade integer resolution against risk, and
-    each helps some networks and hurts others (measured in docs/compiler.md): the threshold headroom (2, 1 or
-    0 bits, unless ``headroom_bits`` fixes it; fewer bits: larger integer states, less rounding), the state
-    limit of the calibration (half or 7/8 of the int16 range) and rate matching of the thresholds. Every
-    combination is compiled and the one whose decisions agree most often with the float model's on
-    :data:`AGREEMENT_SAMPLES` training samples is kept (no labels are used; ties keep the more conservative
-    candidate: more headroom, half range, no rate matching). Without calibration data: ``headroom_bits``
-    (default 2), nothing else.
+    Shifts are always calibrated off the rails. Four choices trade integer resolution and excitability against
+    risk, and each helps some networks and hurts others (measured in docs/compiler.md): the threshold headroom
+    (2, 1 or 0 bits, unless ``headroom_bits`` fixes it; fewer bits: larger integer states, less rounding), the
+    state limit of the calibration (half or 7/8 of the int16 range), and how the thresholds meet the chip's
+    weaker discrete kernel: as they are, rate matched, or divided by the kernel gain (unless
+    ``gain_correction`` fixes it). Every combination is compiled and the one whose decisions agree most often
+    with the float model's on :data:`AGREEMENT_SAMPLES` training samples is kept (no labels are used; ties keep
+    the more conservative candidate: more headroom, half range, thresholds as they are). Without calibration
+    data: ``headroom_bits`` (default 2) and ``gain_correction`` (default off), nothing else.
     """
     samples, rasters = calibration_data(net, dt) if calibrate else (None, None)
     headrooms = HEADROOM_CANDIDATES if headroom_bits is None else (headroom_bits,)
+    # (rate matching, gain correction): the thresholds as they are first, then the two ways to correct them
+    modes = ([(False, False), (True, False), (False, True)] if gain_correction is None
+             else [(False, gain_correction), (True, gain_correction)])
 
-    def build(headroom: int, state_limit: int, match: bool):
-        return compile_network(net, chip, dt=dt, headroom_bits=headroom, gain_correction=gain_correction,
+    def build(headroom: int, state_limit: int, match: bool, gain: bool):
+        return compile_network(net, chip, dt=dt, headroom_bits=headroom, gain_correction=gain,
                                calibration=rasters, match_rates=samples if match else None, source=source,
                                state_limit=state_limit)
 
-    first = build(headrooms[0], CALIBRATION_LIMIT, False)
+    first = build(headrooms[0], CALIBRATION_LIMIT, *modes[0])
     if samples is None or net.metadata.get("decision") is None:
         return first
-    candidates = {_candidate_name(headrooms[0], CALIBRATION_LIMIT, False): first}
+    candidates = {_candidate_name(headrooms[0], CALIBRATION_LIMIT, *modes[0]): first}
     for headroom in headrooms:
         for limit in (CALIBRATION_LIMIT, RELAXED_LIMIT):
-            for match in (False, True):
-                name = _candidate_name(headroom, limit, match)
+            for match, gain in modes:
+                name = _candidate_name(headroom, limit, match, gain)
                 if name in candidates:
                     continue
                 try:
-                    candidate = build(headroom, limit, match)
+                    candidate = build(headroom, limit, match, gain)
                 except SpikelineError:
                     continue
                 if not any(candidate[0] == other[0] for other in candidates.values()):  # e.g. no state near a limit
@@ -93,9 +97,9 @@ def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits:
     return keep
 
 
-def _candidate_name(headroom: int, state_limit: int, match: bool) -> str:
+def _candidate_name(headroom: int, state_limit: int, match: bool, gain: bool = False) -> str:
     return (f"headroom {headroom}, states below {'7/8' if state_limit != CALIBRATION_LIMIT else '1/2'}"
-            + (", rate matching" if match else ""))
+            + (", rate matching" if match else "") + (", kernel gain correction" if gain else ""))
 
 
 def decision_agreement(net: Network, configs: list[ChipConfig], samples, rasters) -> list[float]:
