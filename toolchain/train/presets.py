@@ -34,9 +34,13 @@ PRESETS: dict[str, dict[str, Any]] = {
                "clock_next_psp": -0.7, "loss": "integrated-voltage",
                "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.02, "epochs": 60, "batch_size": 16,
                "lr": 3e-3, "gamma": 0.98, "lr_scale": [0.1, 1.0]},
-    # FSDD: 13 MFCCs rate coded, one 10 ms frame per step; hidden tau_syn = tau(1) = 14 ms,
-    # tau_mem = tau(2) = 35 ms; normalized integrated-voltage CE on the 8 coded readouts (155 ms).
-    "fsdd": {"dt": 10e-3, "hidden": [300], "dash_syn": [1, 2], "dash_mem": [2, 4],
+    # FSDD: 13 MFCCs rate coded, one 10 ms frame every 2 steps of 5 ms (frame_steps 2); hidden tau_syn = tau(2) =
+    # 17 ms, tau_mem = tau(3) = 37 ms: 3.5 and 7.5 steps, so the chip's discrete kernel follows the float one (on a
+    # 10 ms grid, dashes 1/2 = 1.4 and 3.5 steps, chip and float decisions differed on about 8 % of validation samples;
+    # docs/compiler.md); readout 37 / 157 ms; normalized integrated-voltage CE on the 8 coded readouts (0.95 s).
+    # 600 hidden neurons: validation accuracy 92.7 / 91.6 % (seeds 0 / 1) against 90.0 / 91.1 % with 300 on the
+    # 10 ms grid and 87.8 / 90.4 % with 300 on the 5 ms grid.
+    "fsdd": {"dt": 5e-3, "task_options": {"frame_steps": 2}, "hidden": [600], "dash_syn": [2, 3], "dash_mem": [3, 5],
              "init_psp": [[0.0, 0.06], [0.0, 0.02]], "loss": "integrated-voltage",
              "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.95, "epochs": 100, "batch_size": 32,
              "lr": 2e-3, "gamma": 0.98, "lr_scale": [0.3, 1.0]},
