@@ -90,8 +90,8 @@ def main() -> None:
     lines = ["## Deployment: float vs chip grid vs bit-accurate (`benchmarks/deployment_accuracy.py`)", "",
              f"Machine: {machine()}. Each trained network (benchmarks/train_accuracy.py) compiled with calibration on "
              "its first 200 training samples: threshold headroom 2, 1 or 0 bits, shifts lowered until the states stay "
-             "below half or 7/8 of the int16 range, with and without rate matching of the thresholds; of these "
-             "candidates the one "
+             "below half or 7/8 of the int16 range, thresholds as trained, rate matched or divided by the kernel gain; "
+             "of these candidates the one "
              "whose decisions agree most often with the float model's on 1000 training samples is kept (last "
              "column). Then the whole test split runs through the float model, the chip-grid model and the "
              "bit-accurate simulator (`spikeline verify`). Target: bit-accurate within 1.0 pp of the chip-grid model. "
