@@ -32,7 +32,8 @@ def report_stem(out: Path) -> Path:
                    "with calibration, try both and keep the better-agreeing candidate; without, off.")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
               help="Run the configuration on the first 200 training samples of the network's task, lower the "
-                   "shift of any layer whose states pass half (or 7/8) of the int16 range, try rate matching, "
+                   "shift of any layer whose states pass half (or 7/8) of the int16 range, try rate matching and "
+                   "the kernel gain correction, "
                    "and keep the candidate whose decisions agree best with the float model's (docs/compiler.md).")
 @json_option
 @report_errors

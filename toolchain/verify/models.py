@@ -46,7 +46,7 @@ def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits:
                 gain_correction: bool | None = None, calibrate: bool = True, source: str | None = None):
     """:func:`compile_network` calibrated on the network's own training data when it names its task.
 
-    Shifts are always calibrated off the rails. Four choices trade integer resolution and excitability against
+    Shifts are always calibrated off the rails. Three choices trade integer resolution and excitability against
     risk, and each helps some networks and hurts others (measured in docs/compiler.md): the threshold headroom
     (2, 1 or 0 bits, unless ``headroom_bits`` fixes it; fewer bits: larger integer states, less rounding), the
     state limit of the calibration (half or 7/8 of the int16 range), and how the thresholds meet the chip's
