@@ -67,6 +67,10 @@ def twin_decisions(net: Network, rasters: np.ndarray, factor: float, timed_reset
     return np.array(out)
 
 
+def percent_equal(a: np.ndarray, b: np.ndarray) -> str:
+    return f"{100 * np.mean(a == b):.1f} %"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("networks", nargs="+", type=Path)
@@ -93,9 +97,8 @@ def main() -> None:
         twin = twin_decisions(net, rasters, factor, False)
         plain = twin_decisions(net, rasters, 1 / kappa, False)
         timed = twin_decisions(net, rasters, 1 / kappa, True)
-        pct = lambda a, b: f"{100 * np.mean(a == b):.1f} %"  # noqa: E731
-        print(f"| {path} | {len(ref)} | {pct(chip, ref)} | {pct(twin, chip)} | {pct(twin, ref)} | {pct(plain, ref)} | "
-              f"{pct(timed, ref)} |", flush=True)
+        pairs = [(chip, ref), (twin, chip), (twin, ref), (plain, ref), (timed, ref)]
+        print(f"| {path} | {len(ref)} | " + " | ".join(percent_equal(a, b) for a, b in pairs) + " |", flush=True)
 
 
 if __name__ == "__main__":
