@@ -8,11 +8,12 @@ runs the chip's update in floats, per step ``n``:
     i = a_s (i + W x[n]),  v = a_m v + dt i,  while v >= f theta: v -= f theta, spike
 
 (the readout sees the hidden spikes one step later), with ``a = exp(-dt / tau)``. ``f`` is either the
-compiled configuration's threshold factor (rate matching; then the twin is the chip without integer
-rounding) or ``1 / kappa``, the exact area ratio of the chip's discrete kernel to the float kernel. In the
-"timed reset" variant the reset is subtracted as the continuous model would see it at the end of the step,
-``f theta exp(-(1 - phi) dt / tau_mem)``, ``phi`` the crossing's fraction of the step (linear
-interpolation). Decisions are compared on the validation split (no test samples):
+compiled configuration's threshold factor (rate matching, or ``1 / kappa`` if the compiler kept the gain
+correction; then the twin is the chip without integer rounding) or ``1 / kappa``, the exact area ratio of
+the chip's discrete kernel to the float kernel. In the "timed reset" variant the reset is subtracted as the
+continuous model would see it at the end of the step, ``f theta exp(-(1 - phi) dt / tau_mem)``, ``phi`` the
+crossing's fraction of the step (linear interpolation). Decisions are compared on the validation split (no test
+samples):
 
     python -m benchmarks.discrete_twin runs/digits/network.json runs/seed1/digits/network.json ...
 """
@@ -91,9 +92,10 @@ def main() -> None:
                         for s in samples])
         config, report = compile_for(net, meta.get("chip", "xylo-audio2"))
         chip = chip_decode.decide(simulate(config, rasters), meta["decision"], code)
-        factor = float(report.threshold_scales.get("1", 1.0))
         kappa = float(np.mean(kernel_gain(np.atleast_1d(config.dash_syn[:1]), np.atleast_1d(config.dash_mem[:1]),
                                           net.dt)))
+        # the configuration's own threshold factor: rate matching's, times 1 / kappa if it was gain corrected
+        factor = float(report.threshold_scales.get("1", 1.0)) / (kappa if report.gain_correction else 1.0)
         twin = twin_decisions(net, rasters, factor, False)
         plain = twin_decisions(net, rasters, 1 / kappa, False)
         timed = twin_decisions(net, rasters, 1 / kappa, True)
