@@ -32,7 +32,7 @@ def network(seed: int = 0, n_syn: int = 1) -> ChipConfig:
     w_out = rng.integers(-100, 101, (n_h, n_o))
     return ChipConfig.create("xylo-audio2", 1e-3, weights_in=w_in, weights_rec=w_rec, weights_out=w_out,
                              threshold=4000 if n_syn == 1 else 16000, threshold_out=2000, dash_mem=4,
-                             dash_syn=3, dash_syn2=5,
+                             dash_syn=3, dash_syn_2=5,
                              dash_mem_out=4, dash_syn_out=3, weight_shift_in=3, weight_shift_rec=0,
                              weight_shift_out=2)
 

@@ -4,7 +4,7 @@ A bundle is a zip archive (format ``spikeline.bundle/1``) with these members:
 
 =================  ==============================================================================
 ``manifest.json``  format version and, for every other member, its size and SHA-256
-``config.json``    the :class:`~hw_models.config.ChipConfig` (``spikeline.chip-config/1``)
+``config.json``    the :class:`~hw_models.config.ChipConfig` (``spikeline.chip-config/2``)
 ``encoding.json``  how raw data becomes the input raster (a JSON object, free-form)
 ``metadata.json``  chip, dt, package versions, UTC creation date (and anything the caller adds)
 ``network.json``   optional: the float network the configuration was compiled from (opaque JSON)

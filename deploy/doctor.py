@@ -61,7 +61,7 @@ def smoke_config(chip: str = "xylo-audio2", seed: int = 0) -> ChipConfig:
         chip, 1e-3, rng.integers(-40, 60, (16, n_h, 2)), rng.integers(-40, 60, (n_h, n_o)),
         rng.integers(600, 1200, n_h), rng.integers(300, 600, n_o),
         weights_rec=rng.integers(-40, 40, (n_h, n_h, 2)) * (rng.random((n_h, n_h, 2)) < 0.3),
-        aliases=[[7]] + [[] for _ in range(n_h - 1)], dash_mem=2, dash_syn=2, dash_syn2=3,
+        aliases=[[7]] + [[] for _ in range(n_h - 1)], dash_mem=2, dash_syn=2, dash_syn_2=3,
         bias=rng.integers(-5, 6, n_h), weight_shift_in=1)
 
 

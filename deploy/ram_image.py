@@ -91,10 +91,10 @@ RAM_MAPS: dict[str, dict[str, Ram]] = {
 }
 #: Role -> RAM name per chip (Audio 2 calls hidden neurons "reservoir": R..., Audio 3 "hidden": H...).
 _ROLES = {
-    "xylo-audio2": {"dash_syn2": "RDS2RAM", "alias_ctrl": "RCRAM", "alias_target": "RARAM",
+    "xylo-audio2": {"dash_syn_2": "RDS2RAM", "alias_ctrl": "RCRAM", "alias_target": "RARAM",
                     "fanout_count": "REFOCRAM", "fanout_target": "RFORAM", "rec_w1": "RWTRAM",
                     "rec_w2": "RWT2RAM"},
-    "xylo-audio3": {"dash_syn2": "HDS2RAM", "alias_ctrl": "HCRAM", "alias_target": "HARAM",
+    "xylo-audio3": {"dash_syn_2": "HDS2RAM", "alias_ctrl": "HCRAM", "alias_target": "HARAM",
                     "fanout_count": "HEFOCRAM", "fanout_target": "HFORAM", "rec_w1": "HWTRAM",
                     "rec_w2": "HWT2RAM"},
 }
@@ -219,7 +219,7 @@ def build_ram_image(config: ChipConfig) -> RamImage:
         "NDSRAM": [*config.dash_syn.tolist(), *config.dash_syn_out.tolist()],
         "NTHRAM": [*config.threshold.tolist(), *config.threshold_out.tolist()],
         "NBRAM": [*config.bias.tolist(), *config.bias_out.tolist()],
-        roles["dash_syn2"]: config.dash_syn2.tolist(),
+        roles["dash_syn_2"]: config.dash_syn_2.tolist(),
     }
     target = [a[0] if a else -1 for a in (config.aliases or [[] for _ in range(n_h)])]
     is_target = [0] * n_h
@@ -317,7 +317,7 @@ def config_from_ram_image(image: RamImage) -> ChipConfig:
     except (KeyError, TypeError, ValueError) as exc:
         raise InputError(f"RAM image registers incomplete or malformed ({exc})") from None
     expected = {"IWTRAM": n_in * ien, "IWT2RAM": n_in * ien, "OWTRAM": oen * n_o, "NDMRAM": n_h + n_o,
-                "NDSRAM": n_h + n_o, "NTHRAM": n_h + n_o, "NBRAM": n_h + n_o, roles["dash_syn2"]: n_h,
+                "NDSRAM": n_h + n_o, "NTHRAM": n_h + n_o, "NBRAM": n_h + n_o, roles["dash_syn_2"]: n_h,
                 roles["alias_target"]: n_h, roles["alias_ctrl"]: n_h, roles["fanout_count"]: n_h,
                 roles["fanout_target"]: sum(w[roles["fanout_count"]]),
                 roles["rec_w1"]: sum(w[roles["fanout_count"]]),
@@ -370,7 +370,7 @@ def config_from_ram_image(image: RamImage) -> ChipConfig:
         image.chip, float(reg["dt"]), weights_in, weights_out, w["NTHRAM"][:n_h], w["NTHRAM"][n_h:],
         weights_rec=weights_rec, aliases=[[t] if t >= 0 else [] for t in target],
         dash_mem=w["NDMRAM"][:n_h], dash_mem_out=w["NDMRAM"][n_h:], dash_syn=w["NDSRAM"][:n_h],
-        dash_syn_out=w["NDSRAM"][n_h:], dash_syn2=w[roles["dash_syn2"]], bias=w["NBRAM"][:n_h],
+        dash_syn_out=w["NDSRAM"][n_h:], dash_syn_2=w[roles["dash_syn_2"]], bias=w["NBRAM"][:n_h],
         bias_out=w["NBRAM"][n_h:], weight_shift_in=int(reg["weight_shift_in"]),
         weight_shift_rec=int(reg["weight_shift_rec"]), weight_shift_out=int(reg["weight_shift_out"]))
 

@@ -10,7 +10,8 @@ matrix is normalised to one shape so the simulator never branches on it:
 Values are held as int64 *exactly as given*: nothing is clipped or wrapped here. Whether they fit a
 chip is decided by :func:`hw_models.rules.check`, which collects every violation.
 
-The JSON format (``"format": "spikeline.chip-config/1"``) is documented in ``docs/formats.md``.
+The JSON format (``"format": "spikeline.chip-config/2"``) is documented in ``docs/formats.md``;
+version 1 files (which spelled the second synaptic dash ``dash_syn2``) still load.
 """
 
 from __future__ import annotations
@@ -27,13 +28,15 @@ import numpy as np
 from hw_models.atomic import atomic_write_text
 from hw_models.errors import ConfigError, Violation
 
-FORMAT = "spikeline.chip-config/1"
+FORMAT = "spikeline.chip-config/2"
+#: Older versions that still load, and the field names they spelled differently.
+LEGACY_FORMATS: dict[str, dict[str, str]] = {"spikeline.chip-config/1": {"dash_syn2": "dash_syn_2"}}
 
 #: Per-hidden-neuron fields and their defaults when missing from a file.
 HIDDEN_VECTORS: dict[str, int | None] = {
     "dash_mem": 1,
     "dash_syn": 1,
-    "dash_syn2": 1,  # when missing: a copy of dash_syn
+    "dash_syn_2": 1,  # when missing: a copy of dash_syn
     "threshold": None,  # required
     "bias": 0,
 }
@@ -46,7 +49,7 @@ OUTPUT_VECTORS: dict[str, int | None] = {
 }
 SHIFTS = ("weight_shift_in", "weight_shift_rec", "weight_shift_out")
 MATRICES = ("weights_in", "weights_rec", "weights_out")
-KNOWN_FIELDS = {"format", "chip", "dt", "aliases", *MATRICES, *SHIFTS, *HIDDEN_VECTORS,
+KNOWN_FIELDS = {"format", "chip", "dt", "aliases", "provenance", *MATRICES, *SHIFTS, *HIDDEN_VECTORS,
                 *OUTPUT_VECTORS}
 
 
@@ -63,7 +66,7 @@ class ChipConfig:
     threshold_out: np.ndarray
     dash_mem: np.ndarray
     dash_syn: np.ndarray
-    dash_syn2: np.ndarray
+    dash_syn_2: np.ndarray
     bias: np.ndarray
     dash_mem_out: np.ndarray
     dash_syn_out: np.ndarray
@@ -72,6 +75,9 @@ class ChipConfig:
     weight_shift_rec: int = 0
     weight_shift_out: int = 0
     aliases: list[list[int]] = field(default_factory=list)
+    #: Where the configuration came from (``network_sha256``, ``compile`` settings, ``spikeline``
+    #: version, ...): a JSON object, recorded by the compiler, not part of what the chip runs.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     # -- sizes ------------------------------------------------------------------------------------
     @property
@@ -98,7 +104,7 @@ class ChipConfig:
     @property
     def dash_syns(self) -> np.ndarray:
         """(N_hidden, S) synaptic dashes, synapse k in column k."""
-        return np.stack([self.dash_syn, self.dash_syn2], axis=1)[:, : self.n_synapses]
+        return np.stack([self.dash_syn, self.dash_syn_2], axis=1)[:, : self.n_synapses]
 
     # -- construction -----------------------------------------------------------------------------
     @classmethod
@@ -119,13 +125,17 @@ class ChipConfig:
 
     def copy(self) -> ChipConfig:
         return ChipConfig(**{k: (v.copy() if isinstance(v, np.ndarray) else
-                                 [list(a) for a in v] if k == "aliases" else v)
+                                 [list(a) for a in v] if k == "aliases" else
+                                 json.loads(json.dumps(v)) if k == "provenance" else v)
                              for k, v in self.__dict__.items()})
 
     def __eq__(self, other: object) -> bool:
+        """Equal when the chip would run the same network (the provenance is not compared)."""
         if not isinstance(other, ChipConfig):
             return NotImplemented
         for k, v in self.__dict__.items():
+            if k == "provenance":
+                continue
             w = other.__dict__[k]
             if isinstance(v, np.ndarray):
                 if v.shape != w.shape or not np.array_equal(v, w):
@@ -150,6 +160,8 @@ class ChipConfig:
         for name in (*HIDDEN_VECTORS, *OUTPUT_VECTORS):
             d[name] = getattr(self, name).tolist()
         d["aliases"] = [list(map(int, a)) for a in self.aliases]
+        if self.provenance:
+            d["provenance"] = self.provenance
         return d
 
     def to_json(self) -> str:
@@ -240,15 +252,25 @@ def _from_mapping(doc: Any, source: str | None, require_format: bool) -> ChipCon
     if not isinstance(doc, dict):
         raise ConfigError([Violation("file", f"must be a JSON object, got {type(doc).__name__}")],
                           source)
+    fmt = doc.get("format")
+    fmt = fmt if isinstance(fmt, str) or fmt is None else repr(fmt)
+    if require_format and fmt != FORMAT and fmt not in LEGACY_FORMATS:
+        problems.append(Violation("format", f"must be {FORMAT!r}, got {fmt!r}", value=str(fmt),
+                                  hint="this file is not a Spikeline chip configuration, or it is "
+                                       "from another format version"))
+    renamed = LEGACY_FORMATS.get(fmt, {})
+    if renamed:
+        doc = {renamed.get(k, k): v for k, v in doc.items()}
+        if "provenance" in doc:
+            problems.append(Violation("provenance", f"is not part of format {fmt!r}",
+                                      hint=f"recompile to write {FORMAT!r}"))
     for key in doc:
         if key not in KNOWN_FIELDS:
             problems.append(Violation(str(key), "unknown field",
                                       hint=f"known fields: {', '.join(sorted(KNOWN_FIELDS))}"))
-    fmt = doc.get("format")
-    if require_format and fmt != FORMAT:
-        problems.append(Violation("format", f"must be {FORMAT!r}, got {fmt!r}", value=str(fmt),
-                                  hint="this file is not a Spikeline chip configuration, or it is "
-                                       "from another format version"))
+    provenance = doc.get("provenance", {})
+    if not isinstance(provenance, dict):
+        problems.append(Violation("provenance", f"must be a JSON object, got {type(provenance).__name__}"))
     chip = doc.get("chip")
     if not isinstance(chip, str) or not chip:
         problems.append(Violation("chip", "must name a chip, e.g. 'xylo-audio2'"))
@@ -310,8 +332,8 @@ def _from_mapping(doc: Any, source: str | None, require_format: bool) -> ChipCon
                 problems.append(Violation(name, f"must be a number or a list of {n} values (one per "
                                           f"{what} neuron); got shape {list(a.shape)}"))
             vectors[name] = a
-    if "dash_syn2" not in doc:
-        vectors["dash_syn2"] = vectors["dash_syn"].copy()
+    if "dash_syn_2" not in doc:
+        vectors["dash_syn_2"] = vectors["dash_syn"].copy()
 
     aliases_raw = doc.get("aliases", [])
     aliases: list[list[int]] = []
@@ -341,4 +363,4 @@ def _from_mapping(doc: Any, source: str | None, require_format: bool) -> ChipCon
         return np.concatenate([w, np.zeros(w.shape[:2] + (n_syn - w.shape[2],), np.int64)], axis=2)
 
     return ChipConfig(chip=chip, dt=float(dt), weights_in=widen(w_in), weights_rec=widen(w_rec),
-                      weights_out=w_out, aliases=aliases, **shifts, **vectors)
+                      weights_out=w_out, aliases=aliases, provenance=dict(provenance), **shifts, **vectors)

@@ -88,7 +88,7 @@ def check(config: ChipConfig, chip: str | ChipSpec | None = None) -> list[Violat
                                    limit=f"|w << shift| <= {hi16}",
                                    hint="use a smaller shift"))
     dlo, dhi = spec.dash_range
-    for field in ("dash_mem", "dash_syn", "dash_syn2", "dash_mem_out", "dash_syn_out"):
+    for field in ("dash_mem", "dash_syn", "dash_syn_2", "dash_mem_out", "dash_syn_out"):
         _out_of_range(field, getattr(config, field), dlo, dhi, "dash",
                       f"dashes are {spec.dash_bits}-bit; tau(dash) = -dt/ln(1-2^-dash)", v)
     tlo, thi = spec.threshold_range

@@ -102,7 +102,7 @@ def samna_fields(config: ChipConfig) -> dict[str, Any]:
         n: dict[str, Any] = {"i_syn_decay": int(config.dash_syn[i]), "v_mem_decay": int(config.dash_mem[i]),
                              "threshold": int(config.threshold[i]), "v_mem_bias": int(config.bias[i])}
         if spec.n_synapses == 2:
-            n["i_syn2_decay"] = int(config.dash_syn2[i])
+            n["i_syn2_decay"] = int(config.dash_syn_2[i])
         if config.aliases and config.aliases[i]:
             n["alias_target"] = int(config.aliases[i][0])  # 0 is a valid target (rockpool drops it)
         neurons.append(n)

@@ -29,7 +29,7 @@ def random_config(seed: int = 0, chip: str = "xylo-audio2", n_hidden: int = 12, 
                   dash_mem_out=rng.integers(1, 6, n_out), dash_syn_out=rng.integers(1, 5, n_out),
                   weight_shift_in=2, weight_shift_rec=1, weight_shift_out=1)
     if n_syn == 2:
-        fields["dash_syn2"] = rng.integers(1, 7, n_hidden)
+        fields["dash_syn_2"] = rng.integers(1, 7, n_hidden)
     if bias:
         fields["bias"] = rng.integers(-20, 21, n_hidden)
         fields["bias_out"] = rng.integers(-20, 21, n_out)
@@ -107,7 +107,7 @@ def config_from_fields(chip: str, f: dict, dt: float = 1e-3) -> ChipConfig:
         chip, dt, w_in, w_out, [n["threshold"] for n in hn], [n["threshold"] for n in on],
         weights_rec=w_rec, aliases=[[n["alias_target"]] if "alias_target" in n else [] for n in hn],
         dash_mem=[n["v_mem_decay"] for n in hn], dash_syn=[n["i_syn_decay"] for n in hn],
-        dash_syn2=[n.get("i_syn2_decay", n["i_syn_decay"]) for n in hn],
+        dash_syn_2=[n.get("i_syn2_decay", n["i_syn_decay"]) for n in hn],
         bias=[n["v_mem_bias"] if bias else 0 for n in hn],
         dash_mem_out=[n["v_mem_decay"] for n in on], dash_syn_out=[n["i_syn_decay"] for n in on],
         bias_out=[n["v_mem_bias"] if bias else 0 for n in on],

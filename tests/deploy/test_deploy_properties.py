@@ -30,7 +30,7 @@ def legal_configs(draw) -> ChipConfig:
         rng.integers(-32768, 32768, n_h), rng.integers(-32768, 32768, n_out),
         weights_rec=weights((n_h, n_h, n_syn)), aliases=aliases,
         dash_mem=rng.integers(0, 16, n_h), dash_syn=rng.integers(0, 16, n_h),
-        dash_syn2=rng.integers(0, 16, n_h), dash_mem_out=rng.integers(0, 16, n_out),
+        dash_syn_2=rng.integers(0, 16, n_h), dash_mem_out=rng.integers(0, 16, n_out),
         dash_syn_out=rng.integers(0, 16, n_out), bias=rng.integers(-128, 128, n_h),
         bias_out=rng.integers(-128, 128, n_out), weight_shift_in=draw(st.integers(0, 8)),
         weight_shift_rec=draw(st.integers(0, 8)), weight_shift_out=draw(st.integers(0, 8)))

@@ -46,7 +46,7 @@ def test_audio2_fields():
     assert neurons[3]["alias_target"] == 0  # rockpool's from_config would drop this alias
     assert all("alias_target" not in n for i, n in enumerate(neurons) if i != 3)
     assert [n["v_mem_bias"] for n in neurons] == config.bias.tolist()
-    assert [n["i_syn2_decay"] for n in neurons] == config.dash_syn2.tolist()
+    assert [n["i_syn2_decay"] for n in neurons] == config.dash_syn_2.tolist()
     assert f["top"] == {"bias_enable": True, "synapse2_enable": True}
     assert f["debug"]["bias_clock_enable"] and f["debug"]["isyn2_clock_enable"]
     assert f["reservoir"]["aliasing"] is True

@@ -47,7 +47,7 @@ def random_config(seed: int, chip: str, kind: str) -> tuple[ChipConfig, np.ndarr
     dash_hi = 9
     fields = dict(
         dash_mem=rng.integers(1, dash_hi, n_h), dash_syn=rng.integers(1, dash_hi, n_h),
-        dash_syn2=rng.integers(1, dash_hi, n_h), dash_mem_out=rng.integers(1, dash_hi, n_o),
+        dash_syn_2=rng.integers(1, dash_hi, n_h), dash_mem_out=rng.integers(1, dash_hi, n_o),
         dash_syn_out=rng.integers(1, dash_hi, n_o),
         weight_shift_in=int(rng.integers(0, 7)), weight_shift_rec=int(rng.integers(0, 6)),
         weight_shift_out=int(rng.integers(0, 6)),
@@ -65,7 +65,7 @@ def random_config(seed: int, chip: str, kind: str) -> tuple[ChipConfig, np.ndarr
         th = rng.integers(1000, 32767, n_h)
         th_out = rng.integers(1000, 32767, n_o)
         fields["dash_syn"] = rng.integers(4, 16, n_h)
-        fields["dash_syn2"] = rng.integers(4, 16, n_h)
+        fields["dash_syn_2"] = rng.integers(4, 16, n_h)
         fields["dash_mem"] = rng.integers(4, 16, n_h)
         density = 0.5
     elif kind == "caps-aliases":
@@ -77,7 +77,7 @@ def random_config(seed: int, chip: str, kind: str) -> tuple[ChipConfig, np.ndarr
         fields.update(weight_shift_in=6, weight_shift_rec=4)
         density = 0.5
     elif kind == "dash0":
-        for key in ("dash_mem", "dash_syn", "dash_syn2", "dash_mem_out", "dash_syn_out"):
+        for key in ("dash_mem", "dash_syn", "dash_syn_2", "dash_mem_out", "dash_syn_out"):
             n = n_o if key.endswith("_out") else n_h
             fields[key] = np.where(rng.random(n) < 0.5, 0, fields[key])
     elif kind == "threshold-nonpositive":
@@ -88,7 +88,7 @@ def random_config(seed: int, chip: str, kind: str) -> tuple[ChipConfig, np.ndarr
         fields.update(weight_shift_in=8)
         fields["dash_mem"] = np.where(rng.random(n_h) < 0.5, 0, fields["dash_mem"])
         fields["dash_syn"] = rng.integers(6, 16, n_h)
-        fields["dash_syn2"] = rng.integers(6, 16, n_h)
+        fields["dash_syn_2"] = rng.integers(6, 16, n_h)
         density = 0.6
     elif kind == "shift8":
         fields.update(weight_shift_in=8, weight_shift_rec=8, weight_shift_out=8)

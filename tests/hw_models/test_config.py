@@ -35,9 +35,37 @@ def test_defaults_are_documented_values():
            "weights_out": [[3], [4]], "threshold": [5, 6], "threshold_out": [7]}
     cfg = from_dict(doc)
     assert cfg.weights_rec.shape == (2, 2, 1) and not cfg.weights_rec.any()
-    assert cfg.dash_mem.tolist() == [1, 1] and cfg.dash_syn2.tolist() == cfg.dash_syn.tolist()
+    assert cfg.dash_mem.tolist() == [1, 1] and cfg.dash_syn_2.tolist() == cfg.dash_syn.tolist()
     assert cfg.bias.tolist() == [0, 0] and cfg.aliases == [[], []]
     assert cfg.weight_shift_in == cfg.weight_shift_rec == cfg.weight_shift_out == 0
+
+
+def test_version_1_files_load_with_their_old_field_name(tmp_path):
+    cfg = random_config(3, "xylo-audio2", "caps-aliases")[0]
+    cfg.dash_syn_2 = (cfg.dash_syn + 1) % 16
+    doc = cfg.to_dict()
+    assert doc["format"] == "spikeline.chip-config/2" and "dash_syn_2" in doc and "dash_syn2" not in doc
+    doc["format"] = "spikeline.chip-config/1"
+    doc["dash_syn2"] = doc.pop("dash_syn_2")
+    (tmp_path / "v1.json").write_text(json.dumps(doc))
+    old = load_config(tmp_path / "v1.json")
+    assert old == cfg and old.dash_syn_2.tolist() == cfg.dash_syn_2.tolist()
+    # a version-2 file must use rockpool's spelling; the old one is an unknown field there
+    doc["format"] = FORMAT
+    with pytest.raises(ConfigError, match="dash_syn2.*unknown field"):
+        from_dict(doc)
+
+
+def test_provenance_round_trips_and_is_not_part_of_equality(tmp_path):
+    cfg = small_config()
+    cfg.provenance = {"network_sha256": "ab" * 32, "compile": {"calibrate": True}}
+    again = load_config(cfg.save(tmp_path / "c.json"))
+    assert again.provenance == cfg.provenance
+    assert again == small_config()  # same network on the chip
+    doc = cfg.to_dict()
+    doc["provenance"] = [1, 2]
+    with pytest.raises(ConfigError, match="provenance"):
+        from_dict(doc)
 
 
 def test_scalars_broadcast_and_two_synapse_forms_mix():

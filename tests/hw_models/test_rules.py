@@ -79,7 +79,7 @@ def test_shift_that_wraps_is_refused():
     assert v.field == "weight_shift_in" and v.index == (0, 0, 0) and "wrap" in v.message
 
 
-@pytest.mark.parametrize("field", ["dash_mem", "dash_syn", "dash_syn2", "dash_mem_out", "dash_syn_out"])
+@pytest.mark.parametrize("field", ["dash_mem", "dash_syn", "dash_syn_2", "dash_mem_out", "dash_syn_out"])
 def test_dash_range(field):
     cfg = base()
     getattr(cfg, field)[1] = 16

@@ -1,0 +1,63 @@
+"""``spikeline export`` / ``spikeline import``: a network or chip configuration to and from other
+tools' formats. The formats themselves live in ``toolchain.io`` (one module each)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from toolchain.cli.common import json_option, report_errors
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--format", "-f", "fmt", default=None,
+              help="Target format (default: from the --out file name's ending).")
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="File to write (atomically).")
+@json_option
+@report_errors
+def export_cmd(source: str, fmt: str | None, out_path: str, as_json: bool) -> None:
+    """Write SOURCE (a network.json or a chip config.json) in another tool's format.
+
+    \b
+    Example:
+      spikeline export runs/yinyang/network.json --out yinyang.nir
+    """
+    from toolchain.io import format_for, format_module, load_source
+
+    out = Path(out_path)
+    fmt = format_for(out, fmt)
+    written = format_module(fmt).export(load_source(source), out)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "format": fmt, "out": str(written)}))
+    else:
+        click.echo(f"{source} -> {written} ({fmt})")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("source", type=click.Path(dir_okay=False))
+@click.option("--format", "-f", "fmt", default=None,
+              help="Format of SOURCE (default: from its file name's ending).")
+@click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="network.json or config.json to write (atomically).")
+@json_option
+@report_errors
+def import_cmd(source: str, fmt: str | None, out_path: str, as_json: bool) -> None:
+    """Read SOURCE from another tool's format into a Spikeline network or chip configuration.
+
+    \b
+    Example:
+      spikeline import model.nir --out network.json
+    """
+    from toolchain.io import format_for, format_module
+
+    fmt = format_for(source, fmt)
+    obj = format_module(fmt).import_file(Path(source))
+    written = obj.save(out_path)
+    if as_json:
+        click.echo(json.dumps({"ok": True, "format": fmt, "out": str(written)}))
+    else:
+        click.echo(f"{source} ({fmt}) -> {written}")
