@@ -27,11 +27,11 @@ import numpy as np
 
 from hw_models.simulator import simulate
 from toolchain.compile.units import kernel_gain
+from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
 from toolchain.lif.forward import forward
 from toolchain.network import Network, load_network
 from toolchain.verify import chip_decode
-from toolchain.verify.inputs import network_inputs
 from toolchain.verify.models import compile_for
 
 

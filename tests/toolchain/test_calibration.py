@@ -7,10 +7,10 @@ import numpy as np
 from hw_models.simulator import simulate
 from toolchain.compile import compile_network
 from toolchain.compile.compiler import CALIBRATION_LIMIT, RELAXED_LIMIT
+from toolchain.data.inputs import network_inputs
 from toolchain.lif.forward import forward
 from toolchain.network import Network
 from toolchain.verify import verify
-from toolchain.verify.inputs import network_inputs
 from toolchain.verify.models import AGREEMENT_SAMPLES, calibration_data, compile_for, decision_agreement
 
 DT = 0.5e-3

@@ -16,6 +16,7 @@ from hw_models.errors import InputError
 from toolchain.cli import main as cli_main
 from toolchain.data import Split, Task
 from toolchain.data.encoders import latency_encode
+from toolchain.data.inputs import clock_ticks, task_inputs, with_clock
 from toolchain.decode import NO_DECISION, decide, first_spike, integrated_voltage, max_voltage, spike_count
 from toolchain.grad.api import loss_and_grad
 from toolchain.lif.forward import LeakyReadout, Spikes, as_sample
@@ -29,13 +30,10 @@ from toolchain.train.trainer import (
     TrainConfig,
     _chunk_step,
     build_network,
-    clock_ticks,
     evaluate,
     initial_parameters,
-    task_inputs,
     threshold_jitter,
     train,
-    with_clock,
     with_threshold_factors,
 )
 

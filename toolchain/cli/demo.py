@@ -80,7 +80,7 @@ def _xylosim_check(config, network) -> str:
     """Run 16 test rasters on xylosim and on our simulator; say whether every record key agrees."""
     from deploy.hil import run_hil
     from hw_models.errors import BackendUnavailable
-    from toolchain.verify.inputs import network_inputs
+    from toolchain.data.inputs import network_inputs
 
     _, _, rasters = network_inputs(network, "test", 16, dt=config.dt)
     try:

@@ -22,6 +22,7 @@ from deploy.backends import get_backend
 from hw_models.atomic import atomic_write_text
 from hw_models.errors import InputError
 from toolchain.compile import compile_network
+from toolchain.data.inputs import task_inputs, trial_rasters
 from toolchain.grad import fp_reverse
 from toolchain.grad.api import sample_loss
 from toolchain.grad.params import add_into, zeros_like_params
@@ -39,11 +40,9 @@ from toolchain.train.trainer import (
     load_config_task,
     make_loss,
     task_code,
-    task_inputs,
     weight_units,
 )
 from toolchain.verify import chip_decode
-from toolchain.verify.inputs import trial_rasters
 from toolchain.verify.models import compile_for
 
 #: Default fine-tuning learning rate as a fraction of the run's. Measured on Yin-Yang (1000 test samples,

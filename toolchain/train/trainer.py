@@ -42,6 +42,7 @@ from hw_models.atomic import atomic_write_text
 from hw_models.chips import get_chip, tau_from_dash
 from hw_models.errors import InputError, SpikelineError, Violation
 from toolchain.data import load_task, task_names, task_options
+from toolchain.data.inputs import clock_period, clock_ticks, task_inputs
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
 from toolchain.grad.api import ENGINES, sample_loss
@@ -269,49 +270,6 @@ def load_config_task(config: TrainConfig) -> Task:
 def n_readouts(config: TrainConfig, task: Task) -> int:
     """One readout per class, or the chip's readout count when there are more classes (output code)."""
     return min(task.n_classes, get_chip(config.chip).n_outputs)
-
-
-def clock_ticks(config: TrainConfig, task: Task) -> int:
-    """Number of clock channels (0 without ``config.clock``): one per frame of the input window (the
-    task's ``frame``; one per step for tasks without frames)."""
-    if not config.clock:
-        return 0
-    n_ticks = int(round(task.duration / clock_period(config, task)))
-    limit = get_chip(config.chip).n_inputs
-    if task.n_inputs + n_ticks > limit:
-        raise_hyperparameter_violations([Violation(
-            "clock", f"{task.n_inputs} data channels + {n_ticks} clock channels exceed {config.chip}'s {limit} "
-            "inputs", value=task.n_inputs + n_ticks, limit=limit, hint="train without the clock")])
-    return n_ticks
-
-
-def clock_period(config: TrainConfig, task: Task) -> float:
-    """Seconds between clock ticks: the task's frame, else one step."""
-    return task.frame if task.frame is not None else config.dt
-
-
-def with_clock(sample, first_channel: int, n_ticks: int, period: float) -> tuple[np.ndarray, np.ndarray]:
-    """``sample`` plus one spike on channel ``first_channel + k`` at ``k * period`` for every tick ``k``: a
-    clock that tells hidden neurons *when* (which row, which frame) an input event arrives."""
-    times, channels = sample
-    times = np.concatenate([np.asarray(times, np.float64), np.arange(n_ticks) * period])
-    channels = np.concatenate([np.asarray(channels, np.int64), first_channel + np.arange(n_ticks)])
-    order = np.lexsort((channels, times))
-    return times[order], channels[order]
-
-
-def task_inputs(config: TrainConfig, task: Task, split: str, limit: int | None = None) -> tuple[list, np.ndarray]:
-    """Validated samples (with the clock, if configured) and labels of a split (first ``limit`` only)."""
-    data = task.split(split)
-    n = len(data) if limit is None else min(len(data), limit)
-    n_clock = clock_ticks(config, task)
-    samples = []
-    for i in range(n):
-        sample = data.inputs[i]
-        if n_clock:
-            sample = with_clock(sample, task.n_inputs, n_clock, clock_period(config, task))
-        samples.append(as_sample(sample, task.n_inputs + n_clock, i))
-    return samples, np.asarray(data.labels[:n])
 
 
 def layer_sizes(config: TrainConfig, task: Task) -> list[int]:

@@ -30,7 +30,7 @@ AGREEMENT_SAMPLES = 1000
 def calibration_data(net: Network, dt: float | None = None):
     """(spike trains, rasters) of the first :data:`CALIBRATION_SAMPLES` training samples, or ``(None, None)``
     when the network names no task."""
-    from toolchain.verify.inputs import network_inputs
+    from toolchain.data.inputs import network_inputs
 
     if not net.metadata.get("task") or net.metadata.get("t_end") is None:
         return None, None
@@ -83,7 +83,7 @@ def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits:
                     continue
                 if not any(candidate[0] == other[0] for other in candidates.values()):  # e.g. no state near a limit
                     candidates[name] = candidate
-    from toolchain.verify.inputs import network_inputs
+    from toolchain.data.inputs import network_inputs
 
     check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES, dt=dt)
     agreement = dict(zip(candidates, decision_agreement(net, [c[0] for c in candidates.values()], check_samples,

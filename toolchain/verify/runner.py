@@ -16,11 +16,11 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
 from hw_models.simulator import Record, simulate
+from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
 from toolchain.lif.forward import Forward, forward
 from toolchain.network import Network
 from toolchain.verify import chip_decode
-from toolchain.verify.inputs import network_inputs
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
 
 #: Decision rule names used in ``network.metadata["decision"]`` -> chip rule.
