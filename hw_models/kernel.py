@@ -16,6 +16,9 @@ from numba import njit, prange
 from hw_models.arith import deliver, neuron_step, shifted_weight
 from hw_models.config import ChipConfig
 
+#: Record modes of the kernel (see :func:`run_kernel`).
+SPIKES, ALL, SUMMARY = 0, 1, 2
+
 
 def _csr(weights: np.ndarray, shift: int):
     """Dense ``(N_pre, N_post[, S])`` -> (ptr, post, syn, shifted weight), pre-major, posts ascending."""
@@ -31,8 +34,8 @@ def _csr(weights: np.ndarray, shift: int):
 def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn, rec_w,
                      out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0, dash_syn1,
                      threshold, bias, dash_mem_out, dash_syn_out, threshold_out, bias_out, has_bias,
-                     cap_in, cap_hid, cap_out, record_all, spikes_rec, spikes_out_rec, vmem_rec,
-                     isyn_rec, isyn2_rec, vmem_out_rec, isyn_out_rec):
+                     cap_in, cap_hid, cap_out, mode, spikes_rec, spikes_out_rec, vmem_rec,
+                     isyn_rec, isyn2_rec, vmem_out_rec, isyn_out_rec, stats):
     n_steps, n_in = raster.shape
     n_h = threshold.shape[0]
     n_o = threshold_out.shape[0]
@@ -76,9 +79,16 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
             for a in range(alias_ptr[n], alias_ptr[n + 1]):
                 j = alias_tgt[a]
                 spikes[j] = min(spikes[j] + cnt, cap_hid)
-        for n in range(n_h):
-            spikes_rec[t, n] = spikes[n]
-        if record_all:
+        if mode == SUMMARY:
+            for n in range(n_h):
+                stats[0, n] += spikes[n]
+                stats[1, n] = max(stats[1, n], abs(v[n]))
+                stats[2, n] = max(stats[2, n], abs(i0[n]))
+                stats[3, n] = max(stats[3, n], abs(i1[n]))
+        else:
+            for n in range(n_h):
+                spikes_rec[t, n] = spikes[n]
+        if mode == ALL:
             for n in range(n_h):
                 vmem_rec[t, n] = v[n]
                 isyn_rec[t, n] = i0[n]
@@ -89,7 +99,7 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
                                                            dash_syn_out[o], 0, has_bias, bias_out[o],
                                                            threshold_out[o], 0, cap_out)
             spikes_out_rec[t, o] = cnt
-            if record_all:
+            if mode != SPIKES:
                 vmem_out_rec[t, o] = v_out[o]
                 isyn_out_rec[t, o] = i_out[o]
 
@@ -98,20 +108,26 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
 def _simulate_batch(rasters, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn, rec_w,
                     out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0, dash_syn1,
                     threshold, bias, dash_mem_out, dash_syn_out, threshold_out, bias_out, has_bias,
-                    cap_in, cap_hid, cap_out, record_all, spikes_rec, spikes_out_rec, vmem_rec,
-                    isyn_rec, isyn2_rec, vmem_out_rec, isyn_out_rec):
+                    cap_in, cap_hid, cap_out, mode, spikes_rec, spikes_out_rec, vmem_rec,
+                    isyn_rec, isyn2_rec, vmem_out_rec, isyn_out_rec, stats):
     for b in prange(rasters.shape[0]):
         _simulate_sample(rasters[b], in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn,
                          rec_w, out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0,
                          dash_syn1, threshold, bias, dash_mem_out, dash_syn_out, threshold_out,
-                         bias_out, has_bias, cap_in, cap_hid, cap_out, record_all, spikes_rec[b],
+                         bias_out, has_bias, cap_in, cap_hid, cap_out, mode, spikes_rec[b],
                          spikes_out_rec[b], vmem_rec[b], isyn_rec[b], isyn2_rec[b], vmem_out_rec[b],
-                         isyn_out_rec[b])
+                         isyn_out_rec[b], stats[b])
 
 
-def run_kernel(config: ChipConfig, batch: np.ndarray, record_all: bool,
-               caps: tuple[int, int, int], threads: int | None = None) -> dict[str, np.ndarray]:
-    """Simulate a validated ``(B, T, N_in)`` batch; returns record key -> ``(B, T, N)`` arrays."""
+def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[int, int, int],
+               threads: int | None = None) -> dict[str, np.ndarray]:
+    """Simulate a validated ``(B, T, N_in)`` batch; returns record key -> array.
+
+    ``record``: ``"all"`` (every record key, ``(B, T, N)``), ``"spikes"`` (``Spikes``, ``Spikes_out``) or
+    ``"summary"`` (the readout records, and per hidden neuron only the spike count and the peak ``|state|``
+    over the trial, ``(B, N_hidden)``: no hidden record is stored; see :func:`hw_models.simulator.summarise`).
+    """
+    mode = {"spikes": SPIKES, "all": ALL, "summary": SUMMARY}[record]
     n_b, n_t, _ = batch.shape
     n_h, n_o = config.n_hidden, config.n_outputs
     in_csr = _csr(config.weights_in, config.weight_shift_in)
@@ -124,18 +140,17 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record_all: bool,
     dash_syns = config.dash_syns
     dash_syn1 = dash_syns[:, 1] if config.n_synapses == 2 else np.zeros(n_h, np.int64)
 
-    spikes = np.zeros((n_b, n_t, n_h), np.uint8)
+    spikes = np.zeros((n_b, n_t if mode != SUMMARY else 1, n_h), np.uint8)
     spikes_out = np.zeros((n_b, n_t, n_o), np.uint8)
-    state_shape = (n_b, n_t) if record_all else (n_b, 1)
-    vmem, isyn, isyn2 = (np.zeros(state_shape + (n_h if record_all else 1,), np.int16)
-                         for _ in range(3))
-    vmem_out, isyn_out = (np.zeros(state_shape + (n_o if record_all else 1,), np.int16)
+    vmem, isyn, isyn2 = (np.zeros((n_b, n_t, n_h) if mode == ALL else (n_b, 1, 1), np.int16) for _ in range(3))
+    vmem_out, isyn_out = (np.zeros((n_b, n_t, n_o) if mode != SPIKES else (n_b, 1, 1), np.int16)
                           for _ in range(2))
+    stats = np.zeros((n_b, 4, n_h) if mode == SUMMARY else (n_b, 1, 1), np.int64)
     args = (np.ascontiguousarray(batch, np.int64), *in_csr, *rec_csr, out_ptr, out_post, out_w,
             alias_ptr, alias_tgt, config.dash_mem, dash_syns[:, 0].copy(), dash_syn1.copy(),
             config.threshold, config.bias, config.dash_mem_out, config.dash_syn_out,
-            config.threshold_out, config.bias_out, config.has_bias, *caps, record_all,
-            spikes, spikes_out, vmem, isyn, isyn2, vmem_out, isyn_out)
+            config.threshold_out, config.bias_out, config.has_bias, *caps, mode,
+            spikes, spikes_out, vmem, isyn, isyn2, vmem_out, isyn_out, stats)
     if n_b == 1:
         _simulate_sample(args[0][0], *args[1:28], *(a[0] for a in args[28:]))
     else:
@@ -146,7 +161,10 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record_all: bool,
             _simulate_batch(*args)
         finally:
             numba.set_num_threads(previous)
-    if not record_all:
+    if mode == SPIKES:
         return {"Spikes": spikes, "Spikes_out": spikes_out}
+    if mode == SUMMARY:
+        return {"Spikes_out": spikes_out, "Vmem_out": vmem_out, "Isyn_out": isyn_out, "Spikes_count": stats[:, 0],
+                "Vmem_peak": stats[:, 1], "Isyn_peak": stats[:, 2], "Isyn2_peak": stats[:, 3]}
     return {"Spikes": spikes, "Vmem": vmem, "Isyn": isyn, "Isyn2": isyn2,
             "Spikes_out": spikes_out, "Vmem_out": vmem_out, "Isyn_out": isyn_out}

@@ -37,7 +37,8 @@ from hw_models.errors import InputError, SpikelineError
 STATE_KEYS = ("Vmem", "Isyn", "Isyn2", "Vmem_out", "Isyn_out")
 SPIKE_KEYS = ("Spikes", "Spikes_out")
 RECORD_KEYS = ("Spikes", "Vmem", "Isyn", "Isyn2", "Spikes_out", "Vmem_out", "Isyn_out")
-RecordMode = Literal["all", "spikes"]
+SUMMARY_KEYS = ("Spikes_out", "Vmem_out", "Isyn_out", "Spikes_count", "Vmem_peak", "Isyn_peak", "Isyn2_peak")
+RecordMode = Literal["all", "spikes", "summary"]
 
 #: Largest per-step input count xylosim accepts (its raster type is uint8); the chip clips to 15.
 RASTER_MAX = 255
@@ -207,6 +208,19 @@ def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
                    for k in keys})
 
 
+def summarise(record: Record) -> Record:
+    """The ``record="summary"`` view of a full record: the readout records as they are and, per hidden neuron
+    and sample, its spike count over the trial (``Spikes_count``) and its largest ``|state|`` (``Vmem_peak``,
+    ``Isyn_peak``, ``Isyn2_peak``; ``32768`` means the state touched ``-32768``), each ``(B, N_hidden)`` (or
+    ``(N_hidden,)`` for one raster), int64. Enough for calibration and health checks, a fraction of the memory.
+    """
+    out = {k: record[k] for k in ("Spikes_out", "Vmem_out", "Isyn_out")}
+    out["Spikes_count"] = record["Spikes"].sum(axis=-2, dtype=np.int64)
+    for key in ("Vmem", "Isyn", "Isyn2"):
+        out[key + "_peak"] = np.abs(record[key].astype(np.int64)).max(axis=-2)
+    return Record(out)
+
+
 def _typed(key: str, a: np.ndarray) -> np.ndarray:
     return a.astype(np.uint8 if key in SPIKE_KEYS else np.int16)
 
@@ -216,24 +230,26 @@ def simulate(config: ChipConfig, raster, record: RecordMode = "all", clip_inputs
              threads: int | None = None) -> Record:
     """Bit-accurate simulation of ``config`` on a raster ``(T, N_in)`` or a batch ``(B, T, N_in)``.
 
-    ``record="spikes"`` keeps only ``Spikes`` and ``Spikes_out`` (faster, less memory).
+    ``record="spikes"`` keeps only ``Spikes`` and ``Spikes_out`` (faster, less memory); ``record="summary"``
+    keeps the readout records and per hidden neuron its spike count and peak ``|state|`` (:func:`summarise`).
     ``validate`` applies the chip's design rules first (a :class:`ConfigError` lists every problem).
     """
-    if record not in ("all", "spikes"):
-        raise InputError(f"record must be 'all' or 'spikes', got {record!r}")
+    if record not in ("all", "spikes", "summary"):
+        raise InputError(f"record must be 'all', 'spikes' or 'summary', got {record!r}")
     if validate:
         from hw_models.rules import raise_if_invalid
 
         raise_if_invalid(config)
     if engine == "reference":
+        if record == "summary":
+            return summarise(simulate_reference(config, raster, "all", clip_inputs))
         return simulate_reference(config, raster, record, clip_inputs)
     if engine != "kernel":
         raise InputError(f"engine must be 'kernel' or 'reference', got {engine!r}")
     from hw_models.kernel import run_kernel
 
     batch = validate_raster(raster, config.n_inputs, clip_inputs)
-    data = run_kernel(config, batch, record_all=(record == "all"), caps=_caps(config),
-                      threads=threads)
+    data = run_kernel(config, batch, record, caps=_caps(config), threads=threads)
     if np.asarray(raster).ndim == 2:
         data = {k: v[0] for k, v in data.items()}
     return Record(data)

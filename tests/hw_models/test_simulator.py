@@ -9,7 +9,7 @@ import pytest
 from hw_models.arith import decay, neuron_step, shifted_weight
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
-from hw_models.simulator import RECORD_KEYS, simulate, simulate_reference, validate_raster
+from hw_models.simulator import RECORD_KEYS, SUMMARY_KEYS, simulate, simulate_reference, summarise, validate_raster
 from tests.hw_models.random_configs import cases, random_config
 
 
@@ -102,6 +102,36 @@ def test_spikes_only_equals_all():
     assert set(fast.keys()) == {"Spikes", "Spikes_out"}
     assert np.array_equal(full["Spikes"], fast["Spikes"])
     assert np.array_equal(full["Spikes_out"], fast["Spikes_out"])
+
+
+@pytest.mark.parametrize("seed,chip,kind", cases(16, offset=20_000))
+def test_kernel_summary_equals_the_reference_record_summarised(seed, chip, kind):
+    cfg, raster, clip = random_config(seed, chip, kind)
+    raster = raster[:, :25]
+    ref = summarise(simulate_reference(cfg, raster, clip_inputs=clip))
+    ker = simulate(cfg, raster, record="summary", clip_inputs=clip)
+    assert set(ker.keys()) == set(SUMMARY_KEYS) == set(ref.keys())
+    for key in SUMMARY_KEYS:
+        assert np.array_equal(ker[key], ref[key]), key
+    assert ker["Spikes_count"].shape == (raster.shape[0], cfg.n_hidden)
+
+
+def test_the_summary_cases_spike_and_move_states():
+    """The cases above exercise what they claim: most of them count spikes and move states."""
+    spiking = 0
+    for seed, chip, kind in cases(16, offset=20_000):
+        cfg, raster, clip = random_config(seed, chip, kind)
+        rec = simulate(cfg, raster[:, :25], record="summary", clip_inputs=clip)
+        spiking += int(rec["Spikes_count"].sum() > 0 and rec["Isyn_peak"].max() > 0)
+    assert spiking >= 10
+
+
+def test_summary_of_one_raster_and_rail_peaks():
+    cfg, raster, clip = random_config(5, "xylo-audio2", "saturating")
+    full = simulate(cfg, raster[0], clip_inputs=clip)
+    one = simulate(cfg, raster[0], record="summary", clip_inputs=clip)
+    assert np.array_equal(one["Vmem_peak"], np.abs(full["Vmem"].astype(np.int64)).max(axis=0))
+    assert one["Isyn_peak"].max() >= 32767                      # this corner case saturates a synapse
 
 
 @pytest.mark.parametrize("seed,chip,kind", cases(48, offset=10_000))
