@@ -21,10 +21,10 @@ import numpy as np
 
 from benchmarks.report import machine, update_section
 from hw_models.config import load_config
+from toolchain.compile import compile_network
 from toolchain.compile.report import report_from_dict
 from toolchain.network import load_network
 from toolchain.verify import verify, write_report
-from toolchain.verify.models import compile_for
 
 
 def evaluate(network_path: Path, out: Path, config_path: Path | None = None) -> dict:
@@ -33,7 +33,7 @@ def evaluate(network_path: Path, out: Path, config_path: Path | None = None) -> 
     net = load_network(network_path)
     t0 = time.perf_counter()
     if config_path is None:
-        config, report = compile_for(net, net.metadata.get("chip", "xylo-audio2"))
+        config, report = compile_network(net, net.metadata.get("chip", "xylo-audio2"))
         config.save(out / "config.json")
         report.save(out / "config.report")
         options = report.to_dict()

@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from hw_models.simulator import simulate
+from toolchain.compile import compile_network
 from toolchain.compile.units import kernel_gain
 from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
 from toolchain.lif.forward import forward
 from toolchain.network import Network, load_network
 from toolchain.verify import chip_decode
-from toolchain.verify.models import compile_for
 
 
 def twin_decisions(net: Network, rasters: np.ndarray, factor: float, timed_reset: bool) -> np.ndarray:
@@ -90,7 +90,7 @@ def main() -> None:
         code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], float)
         ref = np.array([decide(meta["decision"], forward(net, s, meta["t_end"]), net.layer_sizes[-1], code)
                         for s in samples])
-        config, report = compile_for(net, meta.get("chip", "xylo-audio2"))
+        config, report = compile_network(net, meta.get("chip", "xylo-audio2"))
         chip = chip_decode.decide(simulate(config, rasters), meta["decision"], code)
         kappa = float(np.mean(kernel_gain(np.atleast_1d(config.dash_syn[:1]), np.atleast_1d(config.dash_mem[:1]),
                                           net.dt)))

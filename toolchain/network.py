@@ -17,6 +17,7 @@ Hidden layer ``k`` (network layer ``k + 1``) may carry recurrent weights ``recur
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -224,6 +225,16 @@ class Network:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1, allow_nan=False)
 
+    def sha256(self) -> str:
+        """SHA-256 (hex) of the network's canonical JSON: :meth:`to_dict` with sorted keys and no whitespace.
+
+        Saving and loading keep it (floats round-trip exactly), so the hash a configuration's provenance
+        records at compile time identifies the ``network.json`` it came from.
+        """
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False,
+                          default=_json_scalar)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def save(self, path: str | os.PathLike) -> Path:
         """Write the network as JSON, atomically."""
         return atomic_write_text(path, self.to_json())
@@ -231,6 +242,13 @@ class Network:
     def parameters(self) -> dict[str, list[np.ndarray | None]]:
         """The trainable arrays, keyed like the gradients: weights, recurrent, threshold."""
         return {"weights": self.weights, "recurrent": self.recurrent, "threshold": self.threshold}
+
+
+def _json_scalar(value: Any) -> Any:
+    """numpy scalars and arrays in metadata, as JSON would hold them after a save."""
+    if isinstance(value, np.generic | np.ndarray):
+        return value.tolist()
+    raise TypeError(f"metadata value {value!r} is not JSON serialisable")
 
 
 def from_dict(doc: Any, source: str = "network") -> Network:

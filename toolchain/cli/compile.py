@@ -31,14 +31,17 @@ def report_stem(out: Path) -> Path:
               help="Divide thresholds by the float-to-chip PSP area ratio (docs/compiler.md, 'Units'). Default: "
                    "with calibration, try both and keep the better-agreeing candidate; without, off.")
 @click.option("--calibrate/--no-calibrate", default=True, show_default=True,
-              help="Run the configuration on the first 200 training samples of the network's task, lower the "
-                   "shift of any layer whose states pass half (or 7/8) of the int16 range, try rate matching and "
-                   "the kernel gain correction, "
-                   "and keep the candidate whose decisions agree best with the float model's (docs/compiler.md).")
+              help="Run candidates on the first training samples of the network's task: lower the shift of any "
+                   "layer whose states pass half (or 7/8) of the int16 range, try rate matching and the kernel "
+                   "gain correction, and keep the candidate whose decisions agree best with the float model's "
+                   "(docs/compiler.md).")
+@click.option("--health-check/--no-health-check", default=True, show_default=True,
+              help="Run the result on the calibration samples and refuse it (exit 2) when the readout reaches the "
+                   "int16 rail or a layer goes silent or saturates where the float model does not.")
 @json_option
 @report_errors
 def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int | None,
-                gain_correction: bool | None, calibrate: bool, as_json: bool) -> None:
+                gain_correction: bool | None, calibrate: bool, health_check: bool, as_json: bool) -> None:
     """Map, quantize and check NETWORK (network.json) for a chip.
 
     Every problem is reported at once with a resource table (used vs available); the exit status is 2
@@ -48,15 +51,15 @@ def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headro
     Example:
       spikeline compile runs/yinyang/network.json --chip xylo-audio2 --out runs/yinyang/config.json
     """
-    from toolchain.compile import CompileError
+    from toolchain.compile import CompileError, compile_network
     from toolchain.network import load_network
-    from toolchain.verify.models import compile_for
 
     out = Path(out_path)
     net = load_network(network)
     try:
-        config, report = compile_for(net, chip, dt=dt, headroom_bits=headroom_bits,
-                                     gain_correction=gain_correction, calibrate=calibrate, source=network)
+        config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits,
+                                         gain_correction=gain_correction, calibrate=calibrate,
+                                         check_health=health_check, source=network, progress=not as_json)
     except CompileError as err:
         if err.report is not None:
             md, _ = err.report.save(report_stem(out))
@@ -74,5 +77,14 @@ def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headro
         return
     click.echo(f"{network} -> {out} ({chip}; shifts in/rec/out {report.shifts['in']}/{report.shifts['rec']}/"
                f"{report.shifts['out']}); report: {md}")
+    kept = next((c for c in report.candidates if c.get("kept")), None)
+    if kept is not None and kept.get("samples"):
+        click.echo(f"calibrated: kept '{kept['name']}' of {len(report.candidates)} candidates (decisions agree with "
+                   f"the float model's on {100 * kept['agreement']:.1f} % of {kept['samples']} training samples)")
+    if report.health:
+        click.echo(report.health["summary"])
+    for note in report.notes:
+        if note.startswith(("not calibrated", "health not checked")):
+            click.echo(f"note: {note}")
     for w in report.warnings:
         click.echo(f"warning: {w}", err=True)

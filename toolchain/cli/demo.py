@@ -37,10 +37,10 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
       spikeline demo
       spikeline demo --out /tmp/demo --epochs 10
     """
+    from toolchain.compile import compile_network
     from toolchain.train.presets import preset_config
     from toolchain.train.trainer import train
     from toolchain.verify import verify, write_report
-    from toolchain.verify.models import compile_for
 
     out = Path(out_dir)
     say = (lambda *a, **k: None) if as_json else click.echo
@@ -51,7 +51,7 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     network_path = out / "train" / "network.json"
 
     say(f"[2/4] compiling for {chip}")
-    chip_config, report = compile_for(result.network, chip)
+    chip_config, report = compile_network(result.network, chip, progress=not as_json)
     chip_config.save(out / "config.json")
     report.save(out / "config.report")
 

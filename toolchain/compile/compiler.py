@@ -173,6 +173,18 @@ class _Build:
     config: ChipConfig
     threshold_scales: dict[int, float]
     attenuation: int = 1
+    gain_correction: bool = False
+
+
+def layer_thresholds(net: Network, dashes: dict, dt: float, units: list[float], gain_correction: bool, layer: int,
+                     factor: float = 1.0) -> np.ndarray | None:
+    """Integer thresholds of ``layer`` (1..L): ``round(theta / kappa * factor / (c dt))``, ``kappa`` the kernel
+    gain with ``gain_correction`` (else 1), ``factor`` the rate-matching factor; ``None`` for a leaky readout."""
+    theta = net.threshold[layer - 1]
+    if theta is None:
+        return None
+    gain = kernel_gain(dashes[("tau_syn", layer)], dashes[("tau_mem", layer)], dt) if gain_correction else 1.0
+    return threshold_to_int(theta / gain * factor, units[layer - 1], dt)
 
 
 def _build(net: Network, spec: ChipSpec, dt: float, dashes: dict, shifts: dict[str, int], gain_correction: bool,
@@ -191,11 +203,8 @@ def _build(net: Network, spec: ChipSpec, dt: float, dashes: dict, shifts: dict[s
     q = [weights_to_int(W, units[k], shifts[incoming[k][0][0]]) for k, W in enumerate(net.weights)]
     q_rec = [None if net.recurrent[k] is None else weights_to_int(net.recurrent[k], units[k], shifts["rec"])
              for k in range(L - 1)]
-    gains = [kernel_gain(dashes[("tau_syn", k + 1)], dashes[("tau_mem", k + 1)], dt) if gain_correction
-             else np.ones(net.layer_sizes[k + 1]) for k in range(L)]
     factors = threshold_scales or {}
-    thresholds = [None if net.threshold[k] is None else
-                  threshold_to_int(net.threshold[k] / gains[k] * factors.get(k + 1, 1.0), units[k], dt)
+    thresholds = [layer_thresholds(net, dashes, dt, units, gain_correction, k + 1, factors.get(k + 1, 1.0))
                   for k in range(L)]
 
     # -- layout ------------------------------------------------------------------------------------
@@ -245,152 +254,39 @@ def _build(net: Network, spec: ChipSpec, dt: float, dashes: dict, shifts: dict[s
         dash_mem_out=dashes[("tau_mem", L)], aliases=aliases, weight_shift_in=shifts["in"],
         weight_shift_rec=shifts["rec"], weight_shift_out=shifts["out"])
 
-    return _Build(dict(shifts), units, q, thresholds, layout, config, dict(factors), attenuation)
+    return _Build(dict(shifts), units, q, thresholds, layout, config, dict(factors), attenuation, gain_correction)
 
 
-#: States (|Vmem|, |Isyn|) on calibration data must stay below this by default: half the int16 range.
-CALIBRATION_LIMIT = 2**14
-#: A looser limit, 7/8 of the int16 range: every shift step it saves keeps a bit of threshold resolution (and
-#: of a leaky readout's weights), at the risk of saturating on inputs livelier than the calibration samples.
-RELAXED_LIMIT = 7 * 2**12
+@dataclasses.dataclass
+class CompilePlan:
+    """What every candidate build of one compile shares: the network, the chip, ``dt``, each layer's dashes
+    and the problems found before quantizing (layer plan, time constants)."""
+
+    net: Network
+    spec: ChipSpec
+    dt: float
+    dashes: dict[tuple[str, int], np.ndarray]
+    problems: list[Violation]
+    leaky_gain: float | None
+
+    def build(self, shifts: dict[str, int], gain_correction: bool, threshold_scales: dict[int, float] | None = None,
+              attenuation: int = 1) -> _Build:
+        return _build(self.net, self.spec, self.dt, self.dashes, shifts, gain_correction, threshold_scales,
+                      attenuation)
+
+    def first_build(self, headroom_bits: int, gain_correction: bool) -> _Build:
+        """The build with the shifts :func:`_choose_shifts` takes for ``headroom_bits`` (no calibration)."""
+        limit = 2 ** (15 - headroom_bits) - 1
+        return self.build(_choose_shifts(self.net, self.dt, limit, self.leaky_gain), gain_correction)
+
+    def fits(self, build: _Build) -> bool:
+        """No problem so far and the configuration passes the chip's design rules."""
+        return not self.problems and not _plan_violations(self.net, self.spec, build.layout) and \
+            not check(build.config, self.spec)
 
 
-def _hot_layers(build: _Build, net: Network, rec, state_limit: int = CALIBRATION_LIMIT) -> list[int]:
-    """Post layers (1..L) whose integer states exceed ``state_limit`` on the calibration data."""
-    hot = []
-    for block in build.layout.blocks:
-        ids = block.ids
-        peak = max(int(np.abs(rec[k][..., ids].astype(np.int64)).max(initial=0)) for k in ("Vmem", "Isyn", "Isyn2"))
-        if peak > state_limit:
-            hot.append(block.layer)
-    peak_out = max(int(np.abs(rec[k].astype(np.int64)).max(initial=0)) for k in ("Vmem_out", "Isyn_out"))
-    if peak_out > state_limit:
-        hot.append(net.n_layers)
-    return hot
-
-
-def _spiking_ids(build: _Build, net: Network) -> list[tuple[int, np.ndarray | None]]:
-    """(layer, hidden ids) of each spiking layer; ``None`` ids for a spiking readout."""
-    out = [(b.layer, b.ids) for b in build.layout.blocks]
-    if net.readout == "spiking":
-        out.append((net.n_layers, None))
-    return out
-
-
-def _match_rates(net: Network, build: _Build, runs: list, rasters: np.ndarray) -> dict[int, float]:
-    """Factors for each spiking layer's integer thresholds so that, on the calibration samples, the chip
-    fires as many spikes as the float model (``runs``: its forward passes); bisection, layers in order.
-
-    Integer rounding makes the chip's excitability differ from the float model's by a few percent (floor
-    decay keeps excitation slightly longer and inhibition slightly shorter); networks trained near their
-    thresholds are sensitive to exactly that.
-    """
-    from hw_models.simulator import simulate
-
-    config = build.config.copy()
-    factors: dict[int, float] = {}
-    for layer, ids in _spiking_ids(build, net):
-        target = sum(int(r.layers[layer - 1].times.size) for r in runs)
-        base = (config.threshold[ids] if ids is not None else config.threshold_out).copy()
-
-        def count(f: float, ids=ids, base=base) -> int:
-            th = np.rint(base * f).astype(np.int64)
-            if ids is None:
-                config.threshold_out = th
-            else:
-                config.threshold[ids] = th
-            rec = simulate(config, rasters, record="spikes", validate=False)
-            return int(rec["Spikes_out"].sum() if ids is None else rec["Spikes"][..., ids].sum(dtype=np.int64))
-
-        lo, hi = 0.8, min(1.25, 32767 / max(int(base.max()), 1))
-        f = 1.0
-        if target > 0 and count(1.0) != target:
-            for _ in range(16):  # count(f) decreases with f
-                mid = 0.5 * (lo + hi)
-                lo, hi = (mid, hi) if count(mid) > target else (lo, mid)
-            f = min((lo, hi, 1.0), key=lambda x: (abs(count(x) - target), abs(x - 1.0)))
-        count(f)
-        factors[layer] = f
-    return factors
-
-
-def _calibrate_shifts(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Build, gain_correction: bool,
-                      calibration: np.ndarray, state_limit: int = CALIBRATION_LIMIT) -> tuple[_Build, list[str]]:
-    """Lower the shift of every layer whose states come near the rails on calibration data, until none do."""
-    from hw_models.simulator import simulate
-
-    notes, lowered = [], set()
-    for _ in range(3 * (MAX_SHIFT + 1)):
-        hot = _hot_layers(build, net, simulate(build.config, calibration, validate=False), state_limit)
-        if not hot:
-            if lowered:
-                notes.append(f"calibration lowered the shifts to in {build.shifts['in']}, rec {build.shifts['rec']}, "
-                             f"out {build.shifts['out']}" + (f" and attenuated the leaky readout {build.attenuation}x"
-                                                             if build.attenuation > 1 else "")
-                             + f": the states of layers {sorted(lowered)} passed {state_limit} on the calibration "
-                             "samples")
-            return build, notes
-        shifts, attenuation = dict(build.shifts), build.attenuation
-        for layer in hot:
-            key = "in" if layer == 1 else ("out" if layer == net.n_layers else "rec")
-            if shifts[key] > 0:
-                shifts[key] -= 1
-            elif layer == net.n_layers and net.readout == "leaky-integrator" and attenuation < 2**7:
-                attenuation *= 2
-            else:
-                notes.append(f"layer {layer}: states exceed {CALIBRATION_LIMIT} on the calibration data even "
-                             f"with shift_{key} 0; expect saturation (smaller weights or thresholds help)")
-                return build, notes
-        lowered.update(hot)
-        build = _build(net, spec, dt, dashes, shifts, gain_correction, build.threshold_scales, attenuation)
-    return build, notes
-
-
-def _calibrate(net: Network, spec: ChipSpec, dt: float, dashes: dict, build: _Build, gain_correction: bool,
-               rasters: np.ndarray, samples: list | None, state_limit: int = CALIBRATION_LIMIT
-               ) -> tuple[_Build, list[str]]:
-    """Shifts off the rails, then (with ``samples``) rate matching; repeated until neither changes."""
-    build, notes = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters, state_limit)
-    if samples is None:
-        return build, notes
-    from toolchain.lif.forward import forward
-
-    t_end = float(net.metadata.get("t_end") or rasters.shape[1] * dt)
-    runs = [forward(net, s, t_end) for s in samples]
-    for _ in range(4):
-        relative = _match_rates(net, build, runs, rasters)
-        scales = {k: build.threshold_scales.get(k, 1.0) * f for k, f in relative.items()}
-        build = _build(net, spec, dt, dashes, build.shifts, gain_correction, scales, build.attenuation)
-        shifts_before = dict(build.shifts)
-        build, more = _calibrate_shifts(net, spec, dt, dashes, build, gain_correction, rasters, state_limit)
-        notes += [n for n in more if n not in notes]
-        if build.shifts == shifts_before and all(abs(f - 1.0) < 1e-3 for f in relative.values()):
-            break
-    factors = ", ".join(f"{f:.4f} (layer {k})" for k, f in build.threshold_scales.items())
-    notes.append(f"rate matching scaled the integer thresholds by {factors} so the chip fires as often as the "
-                 "float model on the calibration samples")
-    return build, notes
-
-
-def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
-                    gain_correction: bool = False, calibration: np.ndarray | None = None,
-                    match_rates: list | None = None, reuse: CompileReport | None = None,
-                    source: str | None = None, state_limit: int = CALIBRATION_LIMIT
-                    ) -> tuple[ChipConfig, CompileReport]:
-    """Map, quantize and check ``net`` for ``chip``. Raises :class:`CompileError` with every violation.
-
-    ``calibration``: input rasters ``(B, T, N_in)`` (a few training samples). The configuration is run on
-    them bit-accurately and the shift of any layer whose integer states pass ``state_limit`` (default: half
-    the int16 range) is lowered until none does (a leaky-integrator readout at shift 0 has its weights halved
-    instead). ``match_rates``: the same samples as spike trains ``(times, channels)``; then each spiking
-    layer's thresholds are scaled so that the chip fires as often as the float model on them (the factors
-    are in the report; the chip-grid model divides them back out). ``reuse``: the report of an earlier
-    compile of the same architecture; its shifts, threshold factors and readout attenuation are kept (no new
-    choice, no calibration), as fine-tuning does between minibatches.
-
-    ``gain_correction`` divides each spiking layer's integer thresholds by
-    :func:`~toolchain.compile.units.kernel_gain`, so the chip's PSP area matches the float model's.
-    """
+def prepare(net: Network, chip: str | ChipSpec, dt: float | None = None, source: str | None = None) -> CompilePlan:
+    """Check the network against the chip (``dt``, layer count) and take each time constant's dash."""
     spec = get_chip(chip)
     dt = dt if dt is not None else net.dt
     if dt is None or not (math.isfinite(dt) and dt > 0):
@@ -399,12 +295,8 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     if net.n_layers < 2:
         raise CompileError([Violation("layers", "Xylo readouts integrate hidden spikes only; the network needs "
                                       "at least one hidden layer", value=net.n_layers)], None, source)
-    if not 0 <= headroom_bits <= 8:
-        raise InputError(f"headroom_bits must be in 0..8, got {headroom_bits}")
     L = net.n_layers
     problems: list[Violation] = []
-
-    # -- time constants -> dashes -------------------------------------------------------------------
     dashes: dict[tuple[str, int], np.ndarray] = {}
     for post in range(1, L + 1):
         for name in ("tau_syn", "tau_mem"):
@@ -414,32 +306,23 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
                 problems.append(Violation(f"layer {post} {name}", str(exc), hint="choose a realisable tau or "
                                           "another dt; see docs/chips.md for tau(dash)"))
                 dashes[(name, post)] = np.ones(net.layer_sizes[post], np.int64)
-
-    # -- shifts and current units -------------------------------------------------------------------
-    leaky = net.readout == "leaky-integrator"
     leaky_gain = (max(_kernel_peak(int(ds), int(dm)) for ds, dm in zip(dashes[("tau_syn", L)],
                                                                         dashes[("tau_mem", L)], strict=True))
-                  if leaky else None)
-    limit = 2 ** (15 - headroom_bits) - 1
-    if reuse is not None:
-        gain_correction = reuse.gain_correction
-        build = _build(net, spec, dt, dashes, dict(reuse.shifts), gain_correction,
-                       {int(k): v for k, v in reuse.threshold_scales.items()}, reuse.readout_attenuation)
-    else:
-        build = _build(net, spec, dt, dashes, _choose_shifts(net, dt, limit, leaky_gain), gain_correction)
-    problems += _plan_violations(net, spec, build.layout)
-    calibration_notes: list[str] = []
-    if reuse is None and calibration is not None and not problems and not check(build.config, spec):
-        build, calibration_notes = _calibrate(net, spec, dt, dashes, build, gain_correction,
-                                              np.asarray(calibration, np.int64), match_rates, state_limit)
-    threshold_scales = build.threshold_scales
+                  if net.readout == "leaky-integrator" else None)
+    return CompilePlan(net, spec, dt, dashes, problems, leaky_gain)
+
+
+def finish(plan: CompilePlan, build: _Build, headroom_bits: int, calibrated: bool, notes: list[str] | None = None,
+           source: str | None = None) -> tuple[ChipConfig, CompileReport]:
+    """Run the design rules on a build and write its report; raise :class:`CompileError` on any problem."""
+    net, spec, dt, dashes = plan.net, plan.spec, plan.dt, plan.dashes
+    L = net.n_layers
     shifts, units, q, thresholds, layout, config = (build.shifts, build.units, build.q, build.thresholds,
                                                     build.layout, build.config)
+    problems = plan.problems + _plan_violations(net, spec, layout)
+    problems += check(config, _sizes_unlimited(spec)) if problems else check(config, spec)
     incoming = _incoming(net)
     n_o = net.layer_sizes[-1]
-
-    # -- check and report ------------------------------------------------------------------------------
-    problems += check(config, _sizes_unlimited(spec)) if problems else check(config, spec)
     layers = []
     for post in range(1, L + 1):
         k = post - 1
@@ -463,21 +346,42 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
             tau_mem_requested=(float(req_m.min()), float(req_m.max())),
             tau_mem_realised=(float(real_m.min()), float(real_m.max())),
             dash_mem=sorted({int(d) for d in dashes[("tau_mem", post)]})))
-    chip_delays = [0.0] + [dt] * (L - 1)
-    notes = []
-    if any(abs(a - b) > 1e-12 for a, b in zip(net.delays, chip_delays, strict=True)):
-        notes.append(f"the network's hop delays {net.delays} s differ from the chip's {chip_delays} s "
-                     "(one step per hidden hop); expect spike-time shifts after deployment")
-    if leaky:
-        notes.append("leaky-integrator readout: threshold_out = 32767 so readouts never spike; read Vmem_out")
+    # a float crossing in (n dt, (n+1) dt] reaches the next layer in step n + 1: 0 to 1 step later (units.py)
+    warnings, info = [], list(notes or [])
+    if abs(net.delays[0]) > 1e-12 or any(not -1e-12 <= d <= dt + 1e-12 for d in net.delays[1:]):
+        warnings.append(f"the network's hop delays {net.delays} s are not what the chip realises (0 into the first "
+                        f"hidden layer, 0 to {dt:g} s per later hop); expect spike-time shifts after deployment")
+    elif any(abs(d - dt) > 1e-12 for d in net.delays[1:]):
+        info.append(f"hop delays {net.delays[1:]} s model the chip's 0 to 1 step per hidden hop")
+    if net.readout == "leaky-integrator":
+        info.append("leaky-integrator readout: threshold_out = 32767 so readouts never spike; read Vmem_out")
     report = CompileReport(chip=spec.name, dt=dt, layer_sizes=list(net.layer_sizes), layout=layout.to_dict(),
-                           shifts=dict(shifts), layers=layers, gain_correction=gain_correction,
-                           headroom_bits=headroom_bits,
-                           calibrated=calibration is not None or (reuse is not None and reuse.calibrated),
-                           threshold_scales={str(k): v for k, v in threshold_scales.items()},
+                           shifts=dict(shifts), layers=layers, gain_correction=build.gain_correction,
+                           headroom_bits=headroom_bits, calibrated=calibrated,
+                           threshold_scales={str(k): v for k, v in build.threshold_scales.items()},
                            readout_attenuation=build.attenuation,
                            resources=[(r.resource, r.used, r.available) for r in resources(config, spec)],
-                           violations=problems, warnings=rule_warnings(config) + calibration_notes + notes)
+                           violations=problems, warnings=rule_warnings(config) + warnings, notes=info)
     if problems:
         raise CompileError(problems, report, source)
     return config, report
+
+
+def compile_fixed(net: Network, chip: str | ChipSpec, dt: float | None = None, headroom_bits: int = 2,
+                  gain_correction: bool = False, reuse: CompileReport | None = None, source: str | None = None
+                  ) -> tuple[ChipConfig, CompileReport]:
+    """Map, quantize and check ``net`` for ``chip`` with fixed settings: no calibration, no health check.
+
+    ``reuse``: the report of an earlier compile of the same architecture; its shifts, threshold factors,
+    gain correction and readout attenuation are kept (no new choice), as fine-tuning does between minibatches
+    and ``verify`` does to rebuild a configuration. Otherwise the shifts are chosen for ``headroom_bits``
+    (module doc). Most users want :func:`toolchain.compile.compile_network`, which calibrates.
+    """
+    if not 0 <= headroom_bits <= 8:
+        raise InputError(f"headroom_bits must be in 0..8, got {headroom_bits}")
+    plan = prepare(net, chip, dt, source)
+    if reuse is None:
+        return finish(plan, plan.first_build(headroom_bits, gain_correction), headroom_bits, False, source=source)
+    build = plan.build(dict(reuse.shifts), reuse.gain_correction,
+                       {int(k): v for k, v in reuse.threshold_scales.items()}, reuse.readout_attenuation)
+    return finish(plan, build, reuse.headroom_bits, reuse.calibrated, source=source)

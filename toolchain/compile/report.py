@@ -50,6 +50,11 @@ class CompileReport:
     calibrated: bool = False
     threshold_scales: dict[str, float] = field(default_factory=dict)  # layer -> rate-matching factor
     readout_attenuation: int = 1  # leaky readout: weights coarsened by this power of two to fit int16
+    notes: list[str] = field(default_factory=list)  # what the compiler did (calibration steps), not problems
+    #: calibration candidates: name, settings, agreement with the float model's decisions, kept or not
+    candidates: list[dict] = field(default_factory=list)
+    #: the health check (toolchain.compile.health): per-layer rows, problems, samples used; empty if not run
+    health: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -90,6 +95,18 @@ class CompileReport:
                 f"{x.current_unit:.4g} | {rel:.2%} of max | {rng(x.tau_syn_requested)} -> "
                 f"{rng(x.tau_syn_realised)} ({','.join(map(str, x.dash_syn))}) | {rng(x.tau_mem_requested)} -> "
                 f"{rng(x.tau_mem_realised)} ({','.join(map(str, x.dash_mem))}) |")
+        if self.candidates:
+            lines += ["", "## Calibration candidates", "",
+                      f"Decisions compared with the float model's on {self.candidates[0].get('samples', '?')} "
+                      "training samples (no labels used).", "", "| candidate | agreement | |", "|---|---|---|"]
+            lines += [f"| {c['name']} | {100 * c['agreement']:.1f} % | {'**kept**' if c.get('kept') else ''} |"
+                      for c in self.candidates]
+        if self.health:
+            from toolchain.compile.health import health_markdown
+
+            lines += ["", *health_markdown(self.health)]
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         if self.warnings:
             lines += ["", "## Warnings", ""] + [f"- {w}" for w in self.warnings]
         return "\n".join(lines) + "\n"
@@ -104,7 +121,8 @@ class CompileReport:
 
 def report_from_dict(doc: dict) -> CompileReport:
     """The settings part of a saved report (what ``compile_network(reuse=...)`` needs), from its JSON."""
-    return CompileReport(chip=doc["chip"], dt=doc["dt"], layer_sizes=list(doc["layer_sizes"]), layout=doc["layout"],
+    return CompileReport(chip=doc["chip"], dt=doc["dt"], layer_sizes=list(doc["layer_sizes"]),
+                         layout=doc.get("layout", {}),
                          shifts={k: int(v) for k, v in doc["shifts"].items()}, layers=[], resources=[],
                          gain_correction=bool(doc.get("gain_correction", False)),
                          headroom_bits=int(doc.get("headroom_bits", 2)), calibrated=bool(doc.get("calibrated")),

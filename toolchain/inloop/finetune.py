@@ -43,7 +43,6 @@ from toolchain.train.trainer import (
     weight_units,
 )
 from toolchain.verify import chip_decode
-from toolchain.verify.models import compile_for
 
 #: Default fine-tuning learning rate as a fraction of the run's. Measured on Yin-Yang (1000 test samples,
 #: 2 epochs): 1/20 of 1e-3 gave 96.4 -> 97.1 % bit-accurate test accuracy; 1/5 gave 95.6 %, 1/2 gave 95.9 %.
@@ -102,7 +101,7 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
     out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
-    _, settings = compile_for(net, config.chip)  # calibrated once on training data; kept while fine-tuning
+    _, settings = compile_network(net, config.chip)  # calibrated once on training data; kept while fine-tuning
     before = {"val": chip_accuracy(net, config, device, val_x, val_y, code, settings),
               "test": chip_accuracy(net, config, device, test_x, test_y, code, settings)}
     log(f"before: bit-accurate val {100 * before['val']:.2f} %, test {100 * before['test']:.2f} %")

@@ -14,136 +14,109 @@ import numpy as np
 
 from hw_models.config import ChipConfig
 from hw_models.errors import SpikelineError
-from toolchain.compile import CompileReport, compile_network
-from toolchain.compile.compiler import CALIBRATION_LIMIT, RELAXED_LIMIT
+from toolchain.compile import CompileReport, compile_fixed
 from toolchain.compile.report import report_from_dict
 from toolchain.compile.units import kernel_gain, taus_of, threshold_to_float, weights_to_float
 from toolchain.network import Network
 
-#: Training samples the compiler's calibration runs (the first of the train split; never the test split).
-CALIBRATION_SAMPLES = 200
-#: Training samples on which the calibrated candidates' decisions are compared with the float model's (200 gave
-#: ties: 98.0 % both on the demo network, where 1000 separate 95.7 % from 96.9 %).
-AGREEMENT_SAMPLES = 1000
 
-
-def calibration_data(net: Network, dt: float | None = None):
-    """(spike trains, rasters) of the first :data:`CALIBRATION_SAMPLES` training samples, or ``(None, None)``
-    when the network names no task."""
-    from toolchain.data.inputs import network_inputs
-
-    if not net.metadata.get("task") or net.metadata.get("t_end") is None:
-        return None, None
-    samples, _, rasters = network_inputs(net, "train", CALIBRATION_SAMPLES, dt=dt)
-    return samples, rasters
-
-
-#: Threshold headroom bits the calibrated compile tries, most conservative first (ties keep the first).
-HEADROOM_CANDIDATES = (2, 1, 0)
-
-
-def compile_for(net: Network, chip: str, dt: float | None = None, headroom_bits: int | None = None,
-                gain_correction: bool | None = None, calibrate: bool = True, source: str | None = None):
-    """:func:`compile_network` calibrated on the network's own training data when it names its task.
-
-    Shifts are always calibrated off the rails. Three choices trade integer resolution and excitability against
-    risk, and each helps some networks and hurts others (measured in docs/compiler.md): the threshold headroom
-    (2, 1 or 0 bits, unless ``headroom_bits`` fixes it; fewer bits: larger integer states, less rounding), the
-    state limit of the calibration (half or 7/8 of the int16 range), and how the thresholds meet the chip's
-    weaker discrete kernel: as they are, rate matched, or divided by the kernel gain (unless
-    ``gain_correction`` fixes it). Every combination is compiled and the one whose decisions agree most often
-    with the float model's on :data:`AGREEMENT_SAMPLES` training samples is kept (no labels are used; ties keep
-    the more conservative candidate: more headroom, half range, thresholds as they are). Without calibration
-    data: ``headroom_bits`` (default 2) and ``gain_correction`` (default off), nothing else.
-    """
-    samples, rasters = calibration_data(net, dt) if calibrate else (None, None)
-    headrooms = HEADROOM_CANDIDATES if headroom_bits is None else (headroom_bits,)
-    # (rate matching, gain correction): the thresholds as they are first, then the two ways to correct them
-    modes = ([(False, False), (True, False), (False, True)] if gain_correction is None
-             else [(False, gain_correction), (True, gain_correction)])
-
-    def build(headroom: int, state_limit: int, match: bool, gain: bool):
-        return compile_network(net, chip, dt=dt, headroom_bits=headroom, gain_correction=gain,
-                               calibration=rasters, match_rates=samples if match else None, source=source,
-                               state_limit=state_limit)
-
-    first = build(headrooms[0], CALIBRATION_LIMIT, *modes[0])
-    if samples is None or net.metadata.get("decision") is None:
-        return first
-    candidates = {_candidate_name(headrooms[0], CALIBRATION_LIMIT, *modes[0]): first}
-    for headroom in headrooms:
-        for limit in (CALIBRATION_LIMIT, RELAXED_LIMIT):
-            for match, gain in modes:
-                name = _candidate_name(headroom, limit, match, gain)
-                if name in candidates:
-                    continue
-                try:
-                    candidate = build(headroom, limit, match, gain)
-                except SpikelineError:
-                    continue
-                if not any(candidate[0] == other[0] for other in candidates.values()):  # e.g. no state near a limit
-                    candidates[name] = candidate
-    from toolchain.data.inputs import network_inputs
-
-    check_samples, _, check_rasters = network_inputs(net, "train", AGREEMENT_SAMPLES, dt=dt)
-    agreement = dict(zip(candidates, decision_agreement(net, [c[0] for c in candidates.values()], check_samples,
-                                                        check_rasters), strict=True))
-    best = max(agreement, key=lambda name: (agreement[name], -list(candidates).index(name)))
-    keep = candidates[best]
-    scores = "; ".join(f"{name}: {100 * a:.1f} %" for name, a in agreement.items())
-    keep[1].warnings.append(f"kept the candidate '{best}': its decisions agree with the float model's on "
-                            f"{100 * agreement[best]:.1f} % of {len(check_samples)} training samples (all candidates: "
-                            f"{scores})")
-    return keep
-
-
-def _candidate_name(headroom: int, state_limit: int, match: bool, gain: bool = False) -> str:
-    return (f"headroom {headroom}, states below {'7/8' if state_limit != CALIBRATION_LIMIT else '1/2'}"
-            + (", rate matching" if match else "") + (", kernel gain correction" if gain else ""))
-
-
-def decision_agreement(net: Network, configs: list[ChipConfig], samples, rasters) -> list[float]:
-    """Fraction of samples on which each configuration's bit-accurate decision equals the float model's."""
-    from hw_models.simulator import simulate
-    from toolchain.decode import decide
-    from toolchain.lif.forward import forward
-    from toolchain.verify import chip_decode
-
-    meta = net.metadata
-    rule = meta["decision"]
-    code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], np.float64)
-    n_out = net.layer_sizes[-1]
-    reference = np.array([decide(rule, forward(net, s, meta["t_end"]), n_out, code) for s in samples])
-    return [float(np.mean(chip_decode.decide(simulate(c, rasters), rule, code) == reference)) for c in configs]
+class ForeignConfigError(SpikelineError):
+    """The configuration was not compiled from the network ``verify`` was given."""
 
 
 def recompile(net: Network, config: ChipConfig, options: dict | None = None) -> CompileReport:
     """The compile report under which ``config`` was produced from ``net`` (checks it really was).
 
-    ``options``: the compile report's ``headroom_bits``, ``gain_correction`` and ``calibrated`` when known
-    (``NAME.report.json``); otherwise every combination is tried.
+    In order: the configuration's ``provenance`` (the network's SHA-256 and the exact settings: a foreign
+    configuration is refused at once, a matching one rebuilt once); ``options``, the compile report
+    (``NAME.report.json``) when it lies beside the configuration; otherwise (a version 1 file without
+    provenance) the settings are read back from the configuration itself (:func:`infer_settings`).
     """
-    if options and "shifts" in options:  # the exact settings: rebuild with them, no search, no calibration
-        settings = report_from_dict(options)
-        candidate, report = compile_network(net, config.chip, dt=config.dt, reuse=settings)
+    recorded = config.provenance.get("network_sha256") if config.provenance else None
+    if recorded is not None:
+        actual = net.sha256()
+        if recorded != actual:
+            raise ForeignConfigError(
+                f"the configuration was not compiled from this network: its provenance names network SHA-256 "
+                f"{recorded[:12]}..., the network given has {actual[:12]}...; verify needs the network.json the "
+                "configuration came from")
+        options = config.provenance.get("compile") or options
+    settings = report_from_dict(options) if options and "shifts" in options else infer_settings(net, config)
+    if settings is not None:
+        candidate, report = compile_fixed(net, config.chip, dt=config.dt, reuse=settings)
         if candidate == config:
             return report
-        tries = []
-    elif options:
-        tries = [(bool(options.get("calibrated")), bool(options.get("gain_correction")),
-                  int(options.get("headroom_bits", 2)))]
-    else:
-        tries = [(cal, gain, head) for cal in (False, True) for gain in (False, True) for head in range(9)]
-    for calibrate, gain_correction, headroom in tries:
-        try:
-            candidate, report = compile_for(net, config.chip, config.dt, headroom, gain_correction, calibrate)
-        except SpikelineError:
+    raise ForeignConfigError("the configuration was not compiled from this network (recompiling it for "
+                             f"{config.chip} with dt = {config.dt} and its own shifts gives another configuration); "
+                             "verify needs the network.json the configuration came from")
+
+
+def infer_settings(net: Network, config: ChipConfig) -> CompileReport | None:
+    """The compile settings of a configuration without provenance, read back from it: its shifts, the readout
+    attenuation whose weights match (1, 2, 4, ...), the kernel gain correction (off or on) and each layer's
+    threshold factor (the middle of the interval that rounds to the configuration's integer thresholds).
+    ``None`` when no setting reproduces the weights: the configuration is not from this network. A few
+    builds, no simulation.
+    """
+    from toolchain.compile.compiler import CompileError, prepare
+
+    try:
+        plan = prepare(net, config.chip, config.dt)
+    except CompileError:
+        return None
+    shifts = {"in": config.weight_shift_in, "rec": config.weight_shift_rec, "out": config.weight_shift_out}
+    for attenuation in (2**k for k in range(8)):
+        build = plan.build(shifts, False, None, attenuation)
+        if not _same_weights(build.config, config):
             continue
-        if candidate == config:
-            return report
-    raise SpikelineError("the configuration was not compiled from this network (recompiling it for "
-                         f"{config.chip} with dt = {config.dt} gives another configuration); verify needs "
-                         "the network.json the configuration came from")
+        for gain in (False, True):
+            scales, ok = {}, True
+            for layer in range(1, net.n_layers + 1):
+                if net.threshold[layer - 1] is None:  # leaky readout
+                    continue
+                ids = build.layout.block(layer).ids if layer < net.n_layers else None
+                target = np.asarray(config.threshold_out if ids is None else config.threshold[ids], np.int64)
+                factor = _factor_interval(net, plan, build, gain, layer, target)
+                if factor is None:
+                    ok = False
+                    break
+                if factor != 1.0:
+                    scales[layer] = factor
+            if ok:
+                report = CompileReport(chip=config.chip, dt=config.dt, layer_sizes=list(net.layer_sizes), layout={},
+                                       shifts=shifts, layers=[], resources=[], gain_correction=gain,
+                                       calibrated=bool(scales) or attenuation > 1,
+                                       threshold_scales={str(k): v for k, v in scales.items()},
+                                       readout_attenuation=attenuation)
+                return report
+    return None
+
+
+def _same_weights(a: ChipConfig, b: ChipConfig) -> bool:
+    return all(np.array_equal(getattr(a, k), getattr(b, k)) for k in
+               ("weights_in", "weights_rec", "weights_out", "dash_syn", "dash_mem", "dash_syn_out",
+                "dash_mem_out")) and a.aliases == b.aliases
+
+
+def _factor_interval(net: Network, plan, build, gain: bool, layer: int, target: np.ndarray) -> float | None:
+    """A factor ``f`` with ``round(x f) == target`` for the layer's unrounded thresholds ``x``, or ``None``."""
+    from toolchain.compile.compiler import layer_thresholds
+
+    if np.array_equal(layer_thresholds(net, plan.dashes, plan.dt, build.units, gain, layer, 1.0), target):
+        return 1.0
+    theta = net.threshold[layer - 1]
+    x = np.asarray(theta, np.float64) / (kernel_gain(plan.dashes[("tau_syn", layer)], plan.dashes[("tau_mem", layer)],
+                                                     plan.dt) if gain else 1.0) / (build.units[layer - 1] * plan.dt)
+    if np.any(x <= 0):
+        return None
+    lo = float(np.max((target - 0.5) / x))
+    hi = float(np.min((target + 0.5) / x))
+    if lo >= hi:
+        return None
+    for f in (0.5 * (lo + hi), lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)):
+        if np.array_equal(layer_thresholds(net, plan.dashes, plan.dt, build.units, gain, layer, f), target):
+            return f
+    return None
 
 
 def layer_ids(report: CompileReport, layer: int) -> np.ndarray:

@@ -1,0 +1,73 @@
+"""The health check after every compile: broken configurations are refused with the layer and the numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.toolchain.test_calibration import yinyang_net
+from toolchain.compile import CompileError, compile_network
+from toolchain.compile.health import RAIL
+from toolchain.compile.pipeline import health_of
+
+
+@pytest.fixture(scope="module")
+def leaky():
+    net = yinyang_net("leaky-integrator")
+    config, report = compile_network(net, "xylo-audio2")
+    return net, config, report
+
+
+def test_a_calibrated_compile_is_healthy_and_says_so(leaky):
+    net, config, report = leaky
+    health = report.health
+    assert health["ok"] and health["samples"] == 200 and not health["problems"]
+    hidden, readout = health["layers"]
+    assert hidden["rate_chip"] > 0 and hidden["rate_float"] > 0          # the hidden layer really fires
+    assert abs(hidden["rate_chip"] - hidden["rate_float"]) < 0.5 * hidden["rate_float"]
+    assert readout["on_rail"] == 0 and 0 < readout["peak_state"] < RAIL
+    assert "spikes/neuron/step" in health["summary"] and "## Health" in report.to_markdown()
+
+
+def test_a_readout_on_the_rail_is_refused_with_the_layer_and_the_numbers(leaky):
+    net, config, report = leaky
+    broken = config.copy()
+    broken.weight_shift_out = min(8, config.weight_shift_out + 3)        # 8x the readout current: clipped
+    health = health_of(net, broken, report)
+    assert not health.ok
+    problem = next(p for p in health.problems if p.field == "layer 2 (readout)")
+    assert "rail" in problem.message and f"{RAIL:,}" in problem.message and problem.value >= RAIL
+    assert "calibration" in problem.hint and "check_health=False" in problem.hint
+
+
+def test_a_silenced_layer_is_refused(leaky):
+    net, config, report = leaky
+    broken = config.copy()
+    broken.threshold[:40] = 32767                                        # hidden layer 1 can no longer fire
+    health = health_of(net, broken, report)
+    problem = next(p for p in health.problems if p.field == "layer 1 (hidden)")
+    assert "goes silent" in problem.message and "40 of 40 neurons dead on the chip" in problem.message
+    row = health.layers[0]
+    assert row.rate_chip == 0 and row.rate_float > 0 and f"{row.rate_float:.4f}" in problem.message
+
+
+def test_a_saturated_layer_is_refused(leaky):
+    net, config, report = leaky
+    broken = config.copy()
+    broken.threshold[:40] = 0                                            # fires at the cap every step
+    problem = next(p for p in health_of(net, broken, report).problems if p.field == "layer 1 (hidden)")
+    assert "saturates" in problem.message and "40 of 40 neurons" in problem.message
+
+
+def test_an_uncalibrated_compile_is_refused_unless_the_check_is_switched_off():
+    net = yinyang_net("leaky-integrator", seed=3)
+    net.weights[1] = net.weights[1] * 0 + np.abs(net.weights[1])         # every hidden spike pushes the readout up
+    with pytest.raises(CompileError) as err:
+        compile_network(net, "xylo-audio2", calibrate=False)
+    problem = err.value.violations[0]
+    assert problem.field == "layer 2 (readout)" and "reach the int16 rail" in problem.message
+    assert err.value.report is not None and not err.value.report.health["ok"]
+    config, report = compile_network(net, "xylo-audio2", calibrate=False, check_health=False)
+    assert not report.health["ok"] and not report.calibrated          # measured and reported, not enforced
+    config, report = compile_network(net, "xylo-audio2")                 # the default calibrates it off the rail
+    assert report.health["ok"]

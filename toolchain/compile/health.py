@@ -1,0 +1,156 @@
+"""The health check after every compile: a short bit-accurate run on calibration data, layer by layer.
+
+Per spiking layer ``l`` with ``n`` neurons, ``B`` samples of ``T`` steps: the firing rate
+``r = spikes / (n B T)`` (spikes per neuron per step) in the float model and on the chip, dead neurons (no
+spike in any sample), saturated neurons (``>= SATURATED_RATE`` spikes per step on average) and neurons whose
+integer state reached an int16 rail (``|state| >= 32767``). The readout's states are checked for the rails
+too. These are errors (the compile fails, with the numbers and a hint, unless the check is switched off):
+
+* a readout state on the rail: the decision is read from a clipped value;
+* a layer that goes silent on the chip (``r_chip < SILENT_RATIO * r_float``) while the float model fires;
+* a layer that saturates on the chip (more than half its neurons saturated) where the float model does not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from hw_models.config import ChipConfig
+from hw_models.errors import Violation
+from hw_models.simulator import Record
+from toolchain.compile.report import CompileReport
+from toolchain.network import Network
+
+RAIL = 32767
+#: A layer is silent on the chip when it fires less than this fraction of the float model's rate.
+SILENT_RATIO = 0.1
+#: A neuron is saturated when it fires this many spikes per step or more, averaged over the trial.
+SATURATED_RATE = 0.9
+#: Switch the check off with this (the error's hint names it).
+OPT_OUT = "compile_network(..., check_health=False) / spikeline compile --no-health-check"
+
+
+@dataclass
+class LayerHealth:
+    layer: int
+    kind: str  # hidden | readout
+    neurons: int
+    rate_float: float | None  # spikes per neuron per step; None for a leaky readout
+    rate_chip: float | None
+    dead_float: int | None
+    dead_chip: int | None
+    saturated_float: int | None
+    saturated_chip: int | None
+    on_rail: int  # neurons with an integer state at +-32767 in some sample
+    peak_state: int  # largest |state| of the layer
+
+
+@dataclass
+class Health:
+    samples: int
+    steps: int
+    layers: list[LayerHealth]
+    problems: list[Violation]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line: each layer's rate float -> chip, dead and saturated neurons, rail touches."""
+        parts = []
+        for x in self.layers:
+            if x.rate_chip is None:
+                parts.append(f"layer {x.layer} ({x.kind}): peak |V| {x.peak_state:,}"
+                             + (f", {x.on_rail} on the rail" if x.on_rail else ""))
+                continue
+            parts.append(f"layer {x.layer} ({x.kind}): {x.rate_float:.3f} -> {x.rate_chip:.3f} spikes/neuron/step, "
+                         f"{x.dead_chip} dead, {x.saturated_chip} saturated"
+                         + (f", {x.on_rail} on the rail" if x.on_rail else ""))
+        return (f"health ({self.samples} calibration samples): " + "; ".join(parts)
+                + ("" if self.ok else f"; {len(self.problems)} problem(s)"))
+
+    def to_dict(self) -> dict:
+        return {"samples": self.samples, "steps": self.steps, "ok": self.ok, "summary": self.summary(),
+                "layers": [asdict(x) for x in self.layers], "problems": [v.to_dict() for v in self.problems]}
+
+
+def check_health(net: Network, config: ChipConfig, report: CompileReport, rec: Record, float_runs: list) -> Health:
+    """The health of ``config`` from its summary record ``rec`` (``simulate(..., record="summary")``) and the
+    float model's forward passes ``float_runs`` on the same samples."""
+    n_b, n_t = len(float_runs), rec["Vmem_out"].shape[-2]
+    L = net.n_layers
+    layers, problems = [], []
+    for k, entry in enumerate(report.layout["layers"]):
+        ids = np.arange(entry["first_id"], entry["first_id"] + entry["size"])
+        chip_counts = rec["Spikes_count"][:, ids]
+        peaks = np.maximum(np.maximum(rec["Vmem_peak"][:, ids], rec["Isyn_peak"][:, ids]), rec["Isyn2_peak"][:, ids])
+        float_counts = np.stack([r.layers[k].counts(entry["size"]) for r in float_runs])
+        layers.append(_layer(k + 1, "hidden", float_counts, chip_counts, peaks, n_t))
+    out_peaks = np.maximum(np.abs(rec["Vmem_out"].astype(np.int64)).max(axis=1),
+                           np.abs(rec["Isyn_out"].astype(np.int64)).max(axis=1))
+    if net.readout == "spiking":
+        float_counts = np.stack([r.layers[L - 1].counts(net.layer_sizes[-1]) for r in float_runs])
+        layers.append(_layer(L, "readout", float_counts, rec["Spikes_out"].sum(axis=1, dtype=np.int64), out_peaks,
+                             n_t))
+    else:
+        layers.append(LayerHealth(L, "readout", net.layer_sizes[-1], None, None, None, None, None, None,
+                                  int((out_peaks >= RAIL).any(axis=0).sum()), int(out_peaks.max(initial=0))))
+    for x in layers:
+        problems += _problems(x, n_b)
+    return Health(n_b, n_t, layers, problems)
+
+
+def _layer(layer: int, kind: str, float_counts: np.ndarray, chip_counts: np.ndarray, peaks: np.ndarray,
+           n_t: int) -> LayerHealth:
+    """Rates, dead and saturated neurons of one spiking layer (counts ``(samples, neurons)``)."""
+    n_b, n = chip_counts.shape
+    per_step_f, per_step_c = float_counts.mean(axis=0) / n_t, chip_counts.mean(axis=0) / n_t
+    return LayerHealth(layer, kind, n, float(per_step_f.mean()), float(per_step_c.mean()),
+                       int((float_counts.sum(axis=0) == 0).sum()), int((chip_counts.sum(axis=0) == 0).sum()),
+                       int((per_step_f >= SATURATED_RATE).sum()), int((per_step_c >= SATURATED_RATE).sum()),
+                       int((peaks >= RAIL).any(axis=0).sum()), int(peaks.max(initial=0)))
+
+
+def _problems(x: LayerHealth, n_samples: int) -> list[Violation]:
+    where = f"layer {x.layer} ({x.kind})"
+    out = []
+    if x.kind == "readout" and x.on_rail:
+        out.append(Violation(where, f"{x.on_rail} of {x.neurons} readout neurons reach the int16 rail "
+                             f"(|state| {x.peak_state:,} >= {RAIL:,}) on {n_samples} calibration samples: the "
+                             "decision is read from clipped values", value=x.peak_state, limit=RAIL - 1,
+                             hint=f"compile with calibration (the default; it lowers the readout shift); "
+                                  f"to keep this configuration anyway: {OPT_OUT}"))
+    if x.rate_chip is None or x.rate_float is None:
+        return out
+    if x.rate_float > 0 and x.rate_chip < SILENT_RATIO * x.rate_float:
+        out.append(Violation(where, f"goes silent on the chip: {x.rate_chip:.4f} spikes per neuron per step against "
+                             f"{x.rate_float:.4f} in the float model ({x.dead_chip} of {x.neurons} neurons dead on "
+                             f"the chip, {x.dead_float} in the float model)", value=round(x.rate_chip, 6),
+                             limit=round(SILENT_RATIO * x.rate_float, 6),
+                             hint=f"compile with calibration (rate matching); check the thresholds; {OPT_OUT}"))
+    if x.saturated_chip > x.neurons / 2 and x.saturated_float <= x.neurons / 2:
+        out.append(Violation(where, f"saturates on the chip: {x.saturated_chip} of {x.neurons} neurons fire "
+                             f">= {SATURATED_RATE} spikes per step ({x.rate_chip:.3f} per neuron per step) against "
+                             f"{x.saturated_float} ({x.rate_float:.3f}) in the float model",
+                             value=x.saturated_chip, limit=x.neurons // 2,
+                             hint=f"compile with calibration (rate matching); check the thresholds; {OPT_OUT}"))
+    return out
+
+
+def health_markdown(doc: dict) -> list[str]:
+    """The health section of the compile report (from :meth:`Health.to_dict`)."""
+    lines = ["## Health", "", f"Bit-accurate run on {doc['samples']} calibration samples ({doc['steps']} steps): "
+             f"**{'ok' if doc['ok'] else 'problems'}**.", "",
+             "| layer | neurons | spikes/neuron/step float -> chip | dead float / chip | saturated float / chip |"
+             " on the rail | peak state |", "|---|---|---|---|---|---|---|"]
+    for x in doc["layers"]:
+        rate = "-" if x["rate_chip"] is None else f"{x['rate_float']:.4f} -> {x['rate_chip']:.4f}"
+        dead = "-" if x["dead_chip"] is None else f"{x['dead_float']} / {x['dead_chip']}"
+        sat = "-" if x["saturated_chip"] is None else f"{x['saturated_float']} / {x['saturated_chip']}"
+        lines.append(f"| {x['layer']} ({x['kind']}) | {x['neurons']} | {rate} | {dead} | {sat} | {x['on_rail']} | "
+                     f"{x['peak_state']:,} |")
+    lines += [f"- **{p['field']}**: {p['message']}" for p in doc["problems"]]
+    return lines
