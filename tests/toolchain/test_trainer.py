@@ -164,12 +164,13 @@ def test_grid_network_lies_on_the_chip_grid_and_records_what_verify_needs(tmp_pa
 
 
 def test_compiler_accepts_the_trained_network(tmp_path):
-    from toolchain.compile.compiler import compile_network
+    from toolchain.compile import compile_network
 
     config = TrainConfig(**{**SMALL, "train_subset": 32, "val_subset": 10}, epochs=1)
     net = train(config, tmp_path, evaluate_test=False).network
-    chip_config, _ = compile_network(net, "xylo-audio2")
+    chip_config, report = compile_network(net, "xylo-audio2", check_health=False)  # one epoch: health only reported
     assert np.asarray(chip_config.weights_in).shape[:2] == (5, 24)
+    assert report.calibrated and report.health["samples"] == 200
 
 
 def test_float_mode_skips_quantization(tmp_path):

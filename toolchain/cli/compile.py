@@ -63,7 +63,9 @@ def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headro
     except CompileError as err:
         if err.report is not None:
             md, _ = err.report.save(report_stem(out))
-            if not as_json:
+            if not as_json and err.report.health and not err.report.health["ok"]:
+                click.echo(f"{network}: the configuration fails the health check on {chip}; report: {md}", err=True)
+            elif not as_json:
                 click.echo(f"{network} does not fit {chip}; report: {md}", err=True)
                 for resource, used, available in err.report.resources:
                     flag = "  <-- over" if used > available else ""

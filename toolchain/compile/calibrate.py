@@ -373,7 +373,7 @@ def search(net: Network, chip: str, dt: float | None, data: CalibrationData, run
     if not decide:
         name, (build, headroom, notes, settings) = next(iter(candidates.items()))
         config, report = finish(plan, build, headroom, True, notes, source)
-        report.candidates = [{"name": name, **settings, "agreement": float("nan"), "samples": 0, "kept": True}]
+        report.candidates = [{"name": name, **settings, "agreement": None, "samples": 0, "kept": True}]
         return config, report
     tick("agreement with the float model")
     names = list(candidates)

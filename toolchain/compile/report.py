@@ -97,10 +97,12 @@ class CompileReport:
                 f"{rng(x.tau_mem_realised)} ({','.join(map(str, x.dash_mem))}) |")
         if self.candidates:
             lines += ["", "## Calibration candidates", "",
-                      f"Decisions compared with the float model's on {self.candidates[0].get('samples', '?')} "
-                      "training samples (no labels used).", "", "| candidate | agreement | |", "|---|---|---|"]
-            lines += [f"| {c['name']} | {100 * c['agreement']:.1f} % | {'**kept**' if c.get('kept') else ''} |"
-                      for c in self.candidates]
+                      "Decisions compared with the float model's on training samples (no labels used); candidates "
+                      "far behind on the calibration samples are not scored on the rest.", "",
+                      "| candidate | agreement | samples | |", "|---|---|---|---|"]
+            for c in self.candidates:
+                agree = "-" if c["agreement"] is None else f"{100 * c['agreement']:.1f} %"
+                lines.append(f"| {c['name']} | {agree} | {c['samples']} | {'**kept**' if c.get('kept') else ''} |")
         if self.health:
             from toolchain.compile.health import health_markdown
 
