@@ -13,18 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from hw_models.config import ChipConfig
-from toolchain.io import FormatError
+from toolchain.io import FormatError, refuse_options
 
 CHIP_OPTIONS = ("record", "clip_inputs")
 FLOAT_OPTIONS = ("precision",)
-
-
-def _refuse(options: dict, allowed: tuple[str, ...], what: str) -> None:
-    extra = sorted(k for k, v in options.items() if v is not None and k not in allowed)
-    if extra:
-        names = ", ".join("--" + k.replace("_", "-") for k in extra)
-        raise FormatError(f"onnx export of a {what} does not take {names} (it takes: "
-                          f"{', '.join('--' + k.replace('_', '-') for k in allowed)})")
 
 
 def export(source, out: Path, **options) -> Path:
@@ -32,15 +24,15 @@ def export(source, out: Path, **options) -> Path:
     from toolchain.network import Network
 
     if isinstance(source, ChipConfig):
-        _refuse(options, CHIP_OPTIONS, "chip configuration")
         from toolchain.io.onnx_chip import export_chip
 
-        return export_chip(source, Path(out), **{k: v for k, v in options.items() if v is not None})
+        return export_chip(source, Path(out), **refuse_options(options, CHIP_OPTIONS,
+                                                              "onnx export of a chip configuration"))
     if isinstance(source, Network):
-        _refuse(options, FLOAT_OPTIONS, "float network")
         from toolchain.io.onnx_float import export_float
 
-        return export_float(source, Path(out), **{k: v for k, v in options.items() if v is not None})
+        return export_float(source, Path(out), **refuse_options(options, FLOAT_OPTIONS,
+                                                                "onnx export of a float network"))
     raise FormatError(f"onnx export takes a chip configuration or a network, got {type(source).__name__}")
 
 
@@ -72,4 +64,4 @@ def run(model, raster, threads: int | None = None) -> dict[str, np.ndarray]:
     name = sess.get_inputs()[0].name
     outs = sess.run(None, {name: np.ascontiguousarray(batch, np.int64)})
     keys = [o.name for o in sess.get_outputs()]
-    return {k: (v[0] if arr.ndim == 2 else v) for k, v in zip(keys, outs)}
+    return {k: (v[0] if arr.ndim == 2 else v) for k, v in zip(keys, outs, strict=True)}

@@ -91,8 +91,8 @@ def _alias_matrices(config: ChipConfig, n: int) -> tuple[np.ndarray, np.ndarray,
 class _Step:
     """Builds the body of the ``Scan``: one chip step on a batch, every value an integer in float32."""
 
-    def __init__(self, g: Graph, config: ChipConfig, record_all: bool):
-        self.g, self.cfg, self.record_all = g, config, record_all
+    def __init__(self, g: Graph, config: ChipConfig, record_all: bool, ordered: bool = True):
+        self.g, self.cfg, self.record_all, self.ordered = g, config, record_all, ordered
         cap_in, cap_hid, cap_out = _caps(config)
         self.n_h, self.n_o, self.s = config.n_hidden, config.n_outputs, config.n_synapses
         self.n = self.n_h + self.n_o
@@ -117,6 +117,12 @@ class _Step:
 
     # -- event delivery ---------------------------------------------------------------------------
     def deliver(self, isyn: str, x_t: str, spk: str) -> str:
+        """Synaptic state after this step's events, in xylosim's order with every add saturating.
+
+        Three tiers, each exact where it is taken: a cheap bound (event count times the column's largest
+        weight) proves no partial sum leaves int16 -> ``x + m @ W``; else the precise bound (the sums of
+        the positive and the negative contributions) -> ``x + m @ W``; else the ordered event loop.
+        """
         g, cfg = self.g, self.cfg
         w_in, w_rec = _event_matrices(cfg)
         n_h, n, s = self.n_h, self.n, self.s
@@ -125,25 +131,55 @@ class _Step:
                      np.full(s * n, cfg.weight_shift_in))
         col_shift = np.tile(np.r_[np.full(n_h, cfg.weight_shift_rec), np.full(self.n_o, cfg.weight_shift_out)], s)
         _check_exact("weights_rec/weights_out", w_rec.reshape(n, -1), self.cap_hid, col_shift)
+        flat_in, flat_rec = w_in.reshape(len(w_in), -1), w_rec.reshape(n, -1)
 
-        def pos_neg(w: np.ndarray) -> str:  # (rows, S, N) -> (rows, 2*S*N): [positive part | negative part]
-            flat = w.reshape(len(w), -1)
-            return g.const(np.concatenate([np.maximum(flat, 0), np.minimum(flat, 0)], axis=1), hint="w_pn")
+        def pos_neg(w: np.ndarray) -> np.ndarray:  # (rows, S*N) -> (rows, 2*S*N): [positive | negative part]
+            return np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1)
 
-        pn = g.op("Add", g.op("MatMul", x_t, pos_neg(w_in)), g.op("MatMul", spk, pos_neg(w_rec)))
-        pn = g.op("Reshape", pn, g.const([-1, 2, s, n], np.int64))  # (B, 2, S, N)
-        # every partial sum of the step's events lies in [x + neg, x + pos]: safe if that is inside int16
-        ext = g.op("Add", pn, g.op("Unsqueeze", isyn, g.const([1], np.int64)))
+        # tier 1: pos_j <= (number of events) * (largest positive weight into j); likewise neg_j
+        counts_in = g.op("ReduceSum", x_t, g.const([1], np.int64), keepdims=1)
+        counts_rec = g.op("ReduceSum", spk, g.const([1], np.int64), keepdims=1)
+        def largest(w: np.ndarray) -> str:  # (1, 2*S*N): per column, the largest and the most negative weight
+            return g.const(np.r_[np.maximum(w, 0).max(axis=0), np.minimum(w, 0).min(axis=0)][None], hint="wmax")
+
+        bound = g.op("Add", g.op("Mul", counts_in, largest(flat_in)), g.op("Mul", counts_rec, largest(flat_rec)))
+        cheap = g.subgraph("sum_")
+        summed = cheap.op("Add", cheap.op("MatMul", x_t, g.const(flat_in, hint="w_in")),
+                          cheap.op("MatMul", spk, g.const(flat_rec, hint="w_rec")))
+        summed = cheap.op("Add", isyn, cheap.op("Reshape", summed, g.const([-1, s, n], np.int64)))
+
+        # tier 2: the exact sums of the positive and of the negative contributions
+        precise = g.subgraph("bound_")
+        pn = precise.op("Add", precise.op("MatMul", x_t, g.const(pos_neg(flat_in), hint="w_pn")),
+                        precise.op("MatMul", spk, g.const(pos_neg(flat_rec), hint="w_pn")))
+        fast = precise.subgraph("fast_")
+        pn4 = precise.op("Reshape", pn, g.const([-1, 2, s, n], np.int64))
+        fast_out = fast.op("Add", isyn, fast.op("ReduceSum", pn4, g.const([1], np.int64), keepdims=0))
+        exact = precise.subgraph("exact_")
+        exact_out = self._ordered_delivery(exact, isyn, x_t, spk, np.concatenate([w_in, w_rec]))
+        precise_out = precise.op("If", self._inside_int16(precise, pn4, isyn),
+                                 then_branch=fast.build("fast", [], [fast_out]),
+                                 else_branch=exact.build("exact", [], [exact_out]))
+        return g.op("If", self._inside_int16(g, g.op("Reshape", bound, g.const([-1, 2, s, n], np.int64)), isyn),
+                    then_branch=cheap.build("sum", [], [summed]),
+                    else_branch=precise.build("bound", [], [precise_out]))
+
+    def sum_then_saturate(self, isyn: str, x_t: str, spk: str) -> str:
+        """``sat16(x + m @ W)``: NOT the chip once a partial sum saturates (kept to show the difference)."""
+        g = self.g
+        w_in, w_rec = _event_matrices(self.cfg)
+        total = g.op("Add", g.op("MatMul", x_t, g.const(w_in.reshape(len(w_in), -1))),
+                     g.op("MatMul", spk, g.const(w_rec.reshape(self.n, -1))))
+        return self.sat(g.op("Add", isyn, g.op("Reshape", total, g.const([-1, self.s, self.n], np.int64))))
+
+    def _inside_int16(self, g: Graph, pn4: str, isyn: str) -> str:
+        """True when ``x + pos <= 32767`` and ``x + neg >= -32768`` for every target: ``pn4`` is
+        ``(B, 2, S, N)`` holding (upper bounds of) pos and neg. Float rounding is monotone and exact
+        below 2**24, so the comparison is decided correctly even where a bound is huge."""
+        ext = g.op("Add", pn4, g.op("Unsqueeze", isyn, g.const([1], np.int64)))
         excess = g.op("Sub", g.op("Mul", ext, g.const(np.array([1.0, -1.0]).reshape(1, 2, 1, 1))),
                       g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(1, 2, 1, 1)))
-        safe = g.op("LessOrEqual", g.op("ReduceMax", excess, keepdims=0), g.const(0.0))
-
-        fast = g.subgraph("fast_")
-        fast_out = fast.op("Add", isyn, fast.op("ReduceSum", pn, g.const([1], np.int64), keepdims=0))
-        exact = g.subgraph("exact_")
-        exact_out = self._ordered_delivery(exact, isyn, x_t, spk, np.concatenate([w_in, w_rec]))
-        return g.op("If", safe, then_branch=fast.build("fast", [], [fast_out]),
-                    else_branch=exact.build("exact", [], [exact_out]))
+        return g.op("LessOrEqual", g.op("ReduceMax", excess, keepdims=0), g.const(0.0))
 
     def _ordered_delivery(self, g: Graph, isyn: str, x_t: str, spk: str, w_all: np.ndarray) -> str:
         """xylosim's order: sources (input channels, then hidden pres) ascending, each add saturating."""
@@ -236,7 +272,7 @@ class _Step:
     def build(self):
         g = self.g
         v, isyn, spk, x_t = (g.name(h) for h in ("v", "isyn", "spk", "x_t"))
-        isyn_new = self.deliver(isyn, x_t, spk)
+        isyn_new = self.deliver(isyn, x_t, spk) if self.ordered else self.sum_then_saturate(isyn, x_t, spk)
         isyn_new, v_int = self.integrate(isyn_new, v)
         spk_new, v_new = self.spikes_with_aliases(v_int)
         outs = [v_new, isyn_new, spk_new, g.op("Identity", spk_new)]
@@ -244,12 +280,18 @@ class _Step:
             outs += [g.op("Identity", v_new), g.op("Identity", isyn_new)]
         shapes = [["batch", self.n], ["batch", self.s, self.n], ["batch", self.n], ["batch", self.cfg.n_inputs]]
         out_shapes = shapes[:3] + [shapes[2]] + ([shapes[0], shapes[1]] if self.record_all else [])
-        return g.build("chip_step", [tensor_info(nm, np.float32, sh) for nm, sh in zip((v, isyn, spk, x_t), shapes)],
-                       [tensor_info(nm, np.float32, sh) for nm, sh in zip(outs, out_shapes)])
+        def infos(names, shapes_):
+            return [tensor_info(nm, np.float32, sh) for nm, sh in zip(names, shapes_, strict=True)]
+
+        return g.build("chip_step", infos((v, isyn, spk, x_t), shapes), infos(outs, out_shapes))
 
 
-def build_chip_model(config: ChipConfig, record: str = "all", clip_inputs: bool = False):
-    """The ONNX ``ModelProto`` of ``config`` (checked with ``onnx.checker``, full check)."""
+def build_chip_model(config: ChipConfig, record: str = "all", clip_inputs: bool = False, ordered: bool = True):
+    """The ONNX ``ModelProto`` of ``config`` (checked with ``onnx.checker``, full check).
+
+    ``ordered=False`` replaces the exact event delivery by sum-then-saturate, which is not the chip once
+    a partial sum saturates (the tests use it to show that their configurations reach that case).
+    """
     onnx = require_onnx()
     if record not in ("all", "spikes"):
         raise FormatError(f"record must be 'all' or 'spikes', got {record!r}")
@@ -277,7 +319,7 @@ def build_chip_model(config: ChipConfig, record: str = "all", clip_inputs: bool 
     zeros_sn = g.op("ConstantOfShape", g.op("Concat", batch, g.const([n_syn, n], np.int64), axis=0),
                     value=onnx.numpy_helper.from_array(np.zeros(1, np.float32)))
     record_all = record == "all"
-    body = _Step(g.subgraph("step_"), config, record_all).build()
+    body = _Step(g.subgraph("step_"), config, record_all, ordered).build()
     n_scan_out = 3 if record_all else 1
     outs = g.op_n("Scan", [zeros_n, zeros_sn, zeros_n, steps_first], 3 + n_scan_out, body=body,
                   num_scan_inputs=1)
