@@ -153,3 +153,16 @@ def test_cli_export_onnx(tmp_path):
     res = CliRunner().invoke(main, ["export", str(tmp_path / "config.json"), "--out", str(tmp_path / "d.onnx"),
                                     "--precision", "float64"])
     assert res.exit_code == 2 and "does not take --precision" in res.output
+
+
+def test_doctor_reports_the_onnx_round_trip(monkeypatch):
+    import importlib.util
+
+    from deploy.doctor import check_onnx
+
+    found = check_onnx()
+    assert found.status == "ok" and "bit-identical" in found.detail, found
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    missing = check_onnx()
+    assert missing.status == "absent" and "onnxruntime" in missing.detail
