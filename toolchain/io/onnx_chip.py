@@ -136,13 +136,26 @@ class _Step:
         def pos_neg(w: np.ndarray) -> np.ndarray:  # (rows, S*N) -> (rows, 2*S*N): [positive | negative part]
             return np.concatenate([np.maximum(w, 0), np.minimum(w, 0)], axis=1)
 
-        # tier 1: pos_j <= (number of events) * (largest positive weight into j); likewise neg_j
+        # tier 1, hidden targets: pos_j <= (number of events) * (largest positive weight into j), likewise
+        # neg_j; readout targets (few, dense, large weights) get their exact pos and neg, a small product
+        readout = np.zeros((s, n), bool)
+        readout[0, n_h:] = True
+        hidden_cols = np.tile(~readout.ravel(), 2)
+
+        def largest(w: np.ndarray) -> str:  # (1, 2*S*N): per column, the largest and the most negative weight
+            both = np.r_[np.maximum(w, 0).max(axis=0, initial=0), np.minimum(w, 0).min(axis=0, initial=0)]
+            return g.const((both * hidden_cols)[None], hint="wmax")
+
         counts_in = g.op("ReduceSum", x_t, g.const([1], np.int64), keepdims=1)
         counts_rec = g.op("ReduceSum", spk, g.const([1], np.int64), keepdims=1)
-        def largest(w: np.ndarray) -> str:  # (1, 2*S*N): per column, the largest and the most negative weight
-            return g.const(np.r_[np.maximum(w, 0).max(axis=0), np.minimum(w, 0).min(axis=0)][None], hint="wmax")
-
         bound = g.op("Add", g.op("Mul", counts_in, largest(flat_in)), g.op("Mul", counts_rec, largest(flat_rec)))
+        excess = self._excess(g, g.op("Reshape", bound, g.const([-1, 2, s, n], np.int64)),
+                              g.op("Unsqueeze", isyn, g.const([1], np.int64)))
+        out_pn = g.op("MatMul", spk, g.const(pos_neg(flat_rec[:, readout.ravel()]), hint="w_pn_out"))
+        x_out = g.op("Slice", isyn, g.const([0, n_h], np.int64), g.const([1, n], np.int64),
+                     g.const([1, 2], np.int64))  # (B, 1, N_out): readout synapses
+        excess_out = self._excess(g, g.op("Reshape", out_pn, g.const([-1, 2, self.n_o], np.int64)), x_out, 3)
+        tier1 = g.op("LessOrEqual", g.op("Max", excess, excess_out), g.const(0.0))
         cheap = g.subgraph("sum_")
         summed = cheap.op("Add", cheap.op("MatMul", x_t, g.const(flat_in, hint="w_in")),
                           cheap.op("MatMul", spk, g.const(flat_rec, hint="w_rec")))
@@ -157,11 +170,12 @@ class _Step:
         fast_out = fast.op("Add", isyn, fast.op("ReduceSum", pn4, g.const([1], np.int64), keepdims=0))
         exact = precise.subgraph("exact_")
         exact_out = self._ordered_delivery(exact, isyn, x_t, spk, np.concatenate([w_in, w_rec]))
-        precise_out = precise.op("If", self._inside_int16(precise, pn4, isyn),
+        tier2 = precise.op("LessOrEqual", self._excess(precise, pn4, precise.op(
+            "Unsqueeze", isyn, g.const([1], np.int64))), g.const(0.0))
+        precise_out = precise.op("If", tier2,
                                  then_branch=fast.build("fast", [], [fast_out]),
                                  else_branch=exact.build("exact", [], [exact_out]))
-        return g.op("If", self._inside_int16(g, g.op("Reshape", bound, g.const([-1, 2, s, n], np.int64)), isyn),
-                    then_branch=cheap.build("sum", [], [summed]),
+        return g.op("If", tier1, then_branch=cheap.build("sum", [], [summed]),
                     else_branch=precise.build("bound", [], [precise_out]))
 
     def sum_then_saturate(self, isyn: str, x_t: str, spk: str) -> str:
@@ -172,14 +186,15 @@ class _Step:
                      g.op("MatMul", spk, g.const(w_rec.reshape(self.n, -1))))
         return self.sat(g.op("Add", isyn, g.op("Reshape", total, g.const([-1, self.s, self.n], np.int64))))
 
-    def _inside_int16(self, g: Graph, pn4: str, isyn: str) -> str:
-        """True when ``x + pos <= 32767`` and ``x + neg >= -32768`` for every target: ``pn4`` is
-        ``(B, 2, S, N)`` holding (upper bounds of) pos and neg. Float rounding is monotone and exact
-        below 2**24, so the comparison is decided correctly even where a bound is huge."""
-        ext = g.op("Add", pn4, g.op("Unsqueeze", isyn, g.const([1], np.int64)))
-        excess = g.op("Sub", g.op("Mul", ext, g.const(np.array([1.0, -1.0]).reshape(1, 2, 1, 1))),
-                      g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(1, 2, 1, 1)))
-        return g.op("LessOrEqual", g.op("ReduceMax", excess, keepdims=0), g.const(0.0))
+    def _excess(self, g: Graph, pn: str, x: str, rank: int = 4) -> str:
+        """``max(x + pos - 32767, -32768 - (x + neg))`` over everything: ``<= 0`` iff no partial sum can
+        leave int16. ``pn`` is ``(B, 2, ...)`` holding (upper bounds of) pos and neg, ``x`` the states
+        broadcast as ``(B, 1, ...)``. Float rounding is monotone and exact below 2**24, so the comparison
+        is decided correctly even where a bound is huge."""
+        shape = (1, 2) + (1,) * (rank - 2)
+        excess = g.op("Sub", g.op("Mul", g.op("Add", pn, x), g.const(np.array([1.0, -1.0]).reshape(shape))),
+                      g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(shape)))
+        return g.op("ReduceMax", excess, keepdims=0)
 
     def _ordered_delivery(self, g: Graph, isyn: str, x_t: str, spk: str, w_all: np.ndarray) -> str:
         """xylosim's order: sources (input channels, then hidden pres) ascending, each add saturating."""
