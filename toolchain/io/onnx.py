@@ -54,9 +54,10 @@ def session(model, threads: int | None = None):
 
 
 def run(model, raster, threads: int | None = None) -> dict[str, np.ndarray]:
-    """Evolve ``raster`` (``(T, N_in)`` or ``(B, T, N_in)`` counts) through an exported chip model.
+    """Evolve ``raster`` (``(T, N_in)`` or ``(B, T, N_in)`` counts) through an exported model (chip or float).
 
-    Returns record key -> array, ``(T, N)`` for a 2-D raster, else ``(B, T, N)``.
+    Returns output name -> array (the record keys for a chip model), ``(T, N)`` for a 2-D raster, else
+    ``(B, T, N)``.
     """
     sess = model if hasattr(model, "run") and hasattr(model, "get_outputs") else session(model, threads)
     arr = np.asarray(raster)
