@@ -3,7 +3,8 @@ three causes: integer rounding, the step grid itself (crossings seen only at ste
 falling at the end of the step instead of at the crossing.
 
 For a network with one hidden layer and a leaky-integrator readout (the digits and FSDD presets) the twin
-runs the chip's update in floats, per step ``n``:
+runs the chip's update in floats (``toolchain.lif.discrete``, also what the ONNX float model computes), per
+step ``n``:
 
     i = a_s (i + W x[n]),  v = a_m v + dt i,  while v >= f theta: v -= f theta, spike
 
@@ -30,42 +31,18 @@ from toolchain.compile import compile_network
 from toolchain.compile.units import kernel_gain
 from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
+from toolchain.lif.discrete import discrete_twin
 from toolchain.lif.forward import forward
 from toolchain.network import Network, load_network
 from toolchain.verify import chip_decode
 
 
 def twin_decisions(net: Network, rasters: np.ndarray, factor: float, timed_reset: bool) -> np.ndarray:
-    """Integrated-voltage decisions of the float discrete-time twin (see the module docstring)."""
-    (w_in, w_out), dt = net.weights, net.dt
-    a_s, a_m = np.exp(-dt / net.tau_syn[0]), np.exp(-dt / net.tau_mem[0])
-    a_so, a_mo = np.exp(-dt / net.tau_syn[1]), np.exp(-dt / net.tau_mem[1])
-    theta = factor * net.threshold[0]
+    """Integrated-voltage decisions of the float discrete-time twin (:mod:`toolchain.lif.discrete`)."""
     code = net.metadata.get("output_code")
     code = np.eye(net.layer_sizes[-1]) if code is None else np.asarray(code, float)
-    out = []
-    for x in rasters.astype(float):
-        i, v, spikes = (np.zeros(w_in.shape[1]) for _ in range(3))
-        i_out, v_out, integral = (np.zeros(w_out.shape[1]) for _ in range(3))
-        for n in range(x.shape[0]):
-            i_out = a_so * (i_out + spikes @ w_out)
-            v_out = a_mo * v_out + dt * i_out
-            integral += v_out
-            i = a_s * (i + x[n] @ w_in)
-            before, v = v, a_m * v + dt * i
-            spikes = np.zeros_like(v)
-            fire = v >= theta
-            if timed_reset and fire.any():
-                phi = np.clip((theta - before) / np.maximum(v - before, 1e-300), 0.0, 1.0)
-                v = v - np.where(fire, theta * np.exp(-(1.0 - phi) * dt / net.tau_mem[0]), 0.0)
-                spikes += fire
-                fire = v >= theta
-            while fire.any():
-                v = v - np.where(fire, theta, 0.0)
-                spikes += fire
-                fire = v >= theta
-        out.append(int(np.argmax(code @ integral)))
-    return np.array(out)
+    v_out = discrete_twin(net, rasters, threshold_factor=factor, timed_reset=timed_reset)["readout_v"]
+    return np.argmax(v_out.sum(axis=1) @ code.T, axis=1)
 
 
 def percent_equal(a: np.ndarray, b: np.ndarray) -> str:

@@ -166,10 +166,38 @@ def check_known_bad(packages: dict[str, str | None]) -> list[Check]:
     return out
 
 
+def check_onnx() -> Check:
+    """Export the smoke network as an ONNX chip model and run it in onnxruntime against the simulator."""
+    import importlib.util
+    import tempfile
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        return Check("onnx round trip", "absent", f"{' and '.join(missing)} not installed (optional: "
+                                                  "pip install 'spikeline[onnx]' for `spikeline export --format onnx`)")
+    try:
+        from hw_models.simulator import simulate
+        from toolchain.io.onnx import export, run
+
+        config, raster = smoke_config(), smoke_raster()
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = run(export(config, Path(tmp) / "smoke.onnx"), raster)
+        ref = simulate(config, raster)
+        same = [k for k in ours if np.array_equal(ours[k], ref[k])]
+        if len(same) != len(ours):
+            return Check("onnx round trip", "fail", f"the exported chip model differs from the simulator on "
+                                                    f"{sorted(set(ours) - set(same))}; report this as a bug")
+        return Check("onnx round trip", "ok", f"exported the smoke network, ran {raster.shape[0]} steps in "
+                                              f"onnxruntime: {len(same)} record keys bit-identical")
+    except Exception as exc:  # noqa: BLE001 - any failure of the optional runtime is the finding
+        return Check("onnx round trip", "fail", f"{type(exc).__name__}: {exc}")
+
+
 def run_doctor(usb_root: Path = USB_ROOT) -> DoctorReport:
     packages = package_versions(PACKAGES)
     report = DoctorReport(python=sys.version.split()[0], platform=platform.platform(), packages=packages)
     report.checks += check_backends()
+    report.checks.append(check_onnx())
     report.checks.append(check_device(usb_root))
     report.checks += check_known_bad(packages)
     return report

@@ -17,20 +17,30 @@ from toolchain.cli.common import json_option, report_errors
               help="Target format (default: from the --out file name's ending).")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
               help="File to write (atomically).")
+@click.option("--record", type=click.Choice(["all", "spikes"]), default=None,
+              help="Chip models: outputs to include (default all; spikes leaves the states out).")
+@click.option("--clip-inputs", is_flag=True, default=None,
+              help="Chip models: accept input counts up to 255 and clip them to 15 as the chip does.")
+@click.option("--precision", type=click.Choice(["float32", "float64"]), default=None,
+              help="Float-network models: arithmetic precision (default float32).")
 @json_option
 @report_errors
-def export_cmd(source: str, fmt: str | None, out_path: str, as_json: bool) -> None:
+def export_cmd(source: str, fmt: str | None, out_path: str, record: str | None, clip_inputs: bool | None,
+               precision: str | None, as_json: bool) -> None:
     """Write SOURCE (a network.json or a chip config.json) in another tool's format.
 
     \b
     Example:
       spikeline export runs/yinyang/network.json --out yinyang.nir
+      spikeline export config.json --format onnx --record spikes --out chip.onnx
     """
     from toolchain.io import format_for, format_module, load_source
 
     out = Path(out_path)
     fmt = format_for(out, fmt)
-    written = format_module(fmt).export(load_source(source), out)
+    options = {"record": record, "clip_inputs": clip_inputs or None, "precision": precision}
+    written = format_module(fmt).export(load_source(source), out,
+                                        **{k: v for k, v in options.items() if v is not None})
     if as_json:
         click.echo(json.dumps({"ok": True, "format": fmt, "out": str(written)}))
     else:

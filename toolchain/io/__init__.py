@@ -20,13 +20,25 @@ from types import ModuleType
 from hw_models.errors import SpikelineError
 
 #: format name -> module implementing it
-FORMATS: dict[str, str] = {}
+FORMATS: dict[str, str] = {"onnx": "toolchain.io.onnx"}
 #: file-name ending -> format name
-EXTENSIONS: dict[str, str] = {}
+EXTENSIONS: dict[str, str] = {".onnx": "onnx"}
 
 
 class FormatError(SpikelineError):
     """A file cannot be converted: wrong kind, unsupported content, or a missing optional package."""
+
+
+def refuse_options(options: dict, allowed: tuple[str, ...], what: str) -> dict:
+    """The options that were given (not ``None``); a clear error for any that ``what`` does not take."""
+    given = {k: v for k, v in options.items() if v is not None}
+    extra = sorted(k for k in given if k not in allowed)
+    if extra:
+        def flag(k: str) -> str:
+            return "--" + k.replace("_", "-")
+        takes = ", ".join(map(flag, allowed)) if allowed else "no options"
+        raise FormatError(f"{what} does not take {', '.join(map(flag, extra))} (it takes: {takes})")
+    return given
 
 
 def format_for(path: str | Path, given: str | None) -> str:
