@@ -248,6 +248,20 @@ def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_cou
                                        **params, "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
 
 
+#: Class names per task, in label order (a task not listed here names its classes by their index).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "yinyang": ("yin", "yang", "dot"),
+    "digits": tuple(str(k) for k in range(10)),
+    "fsdd": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+}
+
+
+def class_names(task: str | None, n_classes: int) -> list[str]:
+    """The names of ``task``'s ``n_classes`` classes (their indices when the task is unknown)."""
+    names = CLASS_NAMES.get(task or "", ())
+    return list(names) if len(names) == n_classes else [str(k) for k in range(n_classes)]
+
+
 TASKS: dict[str, Callable[..., Task]] = {"yinyang": build_yinyang, "digits": build_digits,
                                          "fsdd": build_fsdd}
 

@@ -20,13 +20,9 @@ from toolchain.decode import decide
 from toolchain.lif.forward import Forward, forward
 from toolchain.network import Network
 from toolchain.verify import chip_decode
+from toolchain.verify.chip_decode import RULE_ALIASES
 from toolchain.verify.inputs import network_inputs
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
-
-#: Decision rule names used in ``network.metadata["decision"]`` -> chip rule.
-RULE_ALIASES = {"first-spike": "first-spike", "ttfs": "first-spike", "first_spike": "first-spike",
-                "spike-count": "spike-count", "count": "spike-count", "max-voltage": "max-voltage",
-                "integrated-voltage": "integrated-voltage"}
 
 
 @dataclass
