@@ -37,7 +37,7 @@ def test_compile_then_verify(tmp_path, network_file):
     assert doc["samples"] == 60
     # a network that is already on no grid still maps: float and chip-grid views differ only by quantization
     assert doc["prediction_agreement"]["chip-grid_vs_float"] > 0.8
-    for f in ("report.md", "report.json", "accuracy.png", "raster.png"):
+    for f in ("report.md", "report.json", "accuracy.png", "sample.png", "rates.png"):
         assert (tmp_path / "v" / f).exists()
 
 

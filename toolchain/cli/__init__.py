@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "toolchain.cli.deploy:deploy",
     "doctor": "toolchain.cli.doctor:doctor",
     "train": "toolchain.cli.train:train_cmd",
+    "encode": "toolchain.cli.encode:encode_cmd",
     "export": "toolchain.cli.interop:export_cmd",
     "import": "toolchain.cli.interop:import_cmd",
 }
@@ -27,7 +28,7 @@ COMMANDS: dict[str, str] = {
 _SHORT_HELP: dict[str, str] = {
     "demo": "The whole pipeline on Yin-Yang: train -> compile -> verify, ending with a report.",
     "finetune": "In-the-loop fine-tuning: forward pass on a backend, FP gradients at its spikes.",
-    "sim": "Run a chip configuration on an input raster (bit-accurate).",
+    "sim": "Run a chip configuration or bundle on an input raster (bit-accurate); --decode: decisions.",
     "gradcheck": "Check that FP, EventProp and finite differences agree on random networks.",
     "check": "Check a chip configuration against the design rules; show resources used.",
     "compile": "Map and quantize a trained network onto a chip, with a design-rule report.",
@@ -36,6 +37,7 @@ _SHORT_HELP: dict[str, str] = {
     "deploy": "Write a verified bundle or RAM image, or apply a configuration to a backend.",
     "doctor": "Check installed packages, working backends, connected dev kits, bad installs.",
     "train": "Train a network on a task on a chip's grid (exact gradients, checkpoints, resume).",
+    "encode": "A task's split as the chip's input rasters with labels, exactly as verify builds them.",
     "export": "Write a network or chip configuration as NIR, ONNX or a rockpool specification.",
     "import": "Read a NIR graph or rockpool specification into a network or chip configuration.",
 }

@@ -17,17 +17,19 @@ from toolchain.cli.common import json_option, report_errors
 @json_option
 @report_errors
 def check_cmd(config: str, chip: str | None, as_json: bool) -> None:
-    """Check CONFIG against the chip's design rules; print every violation, warnings and the resources.
+    """Check CONFIG (a chip configuration JSON or a bundle, verified first) against the chip's design rules;
+    print every violation, warnings and the resources.
 
     \b
     Example:
       spikeline check config.json
       spikeline check config.json --chip xylo-imu --json
+      spikeline check net.bundle
     """
-    from hw_models.config import load_config
+    from deploy.bundle import load_deployable
     from hw_models.rules import raise_if_invalid, resources, warnings
 
-    cfg = load_config(config, validate=False)
+    cfg, _ = load_deployable(config)
     raise_if_invalid(cfg, chip, source=config)
     rows = resources(cfg, chip)
     notes = warnings(cfg)

@@ -56,7 +56,7 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     report.save(out / "config.report")
 
     say("[3/4] verifying on the test split: float, chip grid, bit-accurate")
-    verified = verify(result.network, chip_config, compile_options=report.to_dict())
+    verified = verify(result.network, chip_config, compile_options=report.to_dict(), progress=not as_json)
     files = write_report(verified, out / "verify")
 
     say("[4/4] checking the simulator against SynSense's xylosim, bit for bit")

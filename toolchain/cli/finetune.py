@@ -37,6 +37,7 @@ def finetune_cmd(run_dir: str, out_dir: str, backend: str, epochs: int, lr: floa
     from toolchain.inloop.finetune import finetune
 
     result = finetune(run_dir, out_dir, backend=backend, epochs=epochs, lr=lr, batch_size=batch_size,
-                      train_subset=train_subset, seed=seed, log=(lambda *_: None) if as_json else click.echo)
+                      train_subset=train_subset, seed=seed, log=(lambda *_: None) if as_json else click.echo,
+                      progress=not as_json)
     if as_json:
         click.echo(json.dumps({"ok": True, **result.summary, "history": result.history}, indent=2))

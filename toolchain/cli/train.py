@@ -25,7 +25,7 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--task", "-t", required=True, help="Task to train on: yinyang, digits or fsdd.")
+@click.option("--task", "-t", required=True, help="Task to train on: yinyang, digits, fsdd or basicmotions.")
 @click.option("--chip", "-c", default="xylo-audio2", show_default=True,
               help="Target chip: its size limits and readout count constrain the network.")
 @click.option("--out", "-o", "out_dir", required=True, type=click.Path(file_okay=False),

@@ -14,7 +14,8 @@ from toolchain.cli.common import json_option, report_errors
 @click.argument("network", type=click.Path(dir_okay=False))
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--task", "-t", default=None,
-              help="yinyang | digits | fsdd (default: the task recorded in network.json by `spikeline train`).")
+              help="yinyang | digits | fsdd | basicmotions (default: the task recorded in network.json by "
+                   "`spikeline train`).")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
               help="Which split to evaluate; training never sees the test split.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N samples.")
@@ -25,7 +26,9 @@ from toolchain.cli.common import json_option, report_errors
 def verify_cmd(network: str, config: str, task: str | None, split: str, limit: int | None, out_dir: str | None,
                as_json: bool) -> None:
     """Run a test split through the float NETWORK, its chip-grid twin and the bit-accurate simulation of
-    CONFIG, and write report.md, report.json and figures side by side.
+    CONFIG, and write report.md, report.json and figures side by side: accuracies with 95 % intervals, the compile
+    report (CONFIG's NAME.report.json), firing rates, one sample float vs chip, the training curve (metrics.jsonl
+    beside NETWORK) and provenance.
 
     \b
     Example:
@@ -35,18 +38,30 @@ def verify_cmd(network: str, config: str, task: str | None, split: str, limit: i
     from hw_models.config import load_config
     from toolchain.network import load_network
     from toolchain.verify import verify, write_report
-    from toolchain.verify.report import to_dict
+    from toolchain.verify.report import provenance, to_dict
 
+    say = (lambda *a: None) if as_json else (lambda *a: click.echo(*a, err=True))
     net = load_network(network)
     cfg = load_config(config)
     report_json = Path(config).with_name(Path(config).stem + ".report.json")
     options = json.loads(report_json.read_text()) if report_json.exists() else None
-    result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options)
+    say(f"verify: {task or net.metadata.get('task')} {split} split on {cfg.chip}"
+        + (f" (compile settings from {report_json})" if options else
+           " (no compile report beside the configuration: finding its compile settings)"))
+    result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options, progress=not as_json)
     out = Path(out_dir) if out_dir else Path(network).resolve().parent / "verify"
-    files = write_report(result, out)
+    metrics = Path(network).with_name("metrics.jsonl")
+    files = write_report(result, out, compile_doc=options,
+                         provenance=provenance(network, config, net.metadata.get("seed")),
+                         metrics_path=metrics if metrics.is_file() else None)
     if as_json:
         click.echo(json.dumps({"ok": True, "report": str(files["markdown"]), **to_dict(result)}, indent=2))
         return
+    d = to_dict(result)
     for name in ("float", "chip-grid", "bit-accurate"):
-        click.echo(f"{name:>13}: {100 * result.accuracy(name):6.2f} %")
+        lo, hi = d["accuracy_95"][name]
+        click.echo(f"{name:>13}: {100 * result.accuracy(name):6.2f} %  (95 % {100 * lo:.2f} .. {100 * hi:.2f})")
+    gap = d["differences"]["bit-accurate - chip-grid"]
+    click.echo(f"bit-accurate - chip-grid: {100 * gap['difference']:+.2f} pp (95 % {100 * gap['low']:+.2f} .. "
+               f"{100 * gap['high']:+.2f}; {gap['differing']} samples differ in correctness)")
     click.echo(f"report: {files['markdown']}")

@@ -16,10 +16,10 @@ from toolchain.data.spikes import (
                                    snap_times,
                                    to_raster,
 )
-from toolchain.data.tasks import Split, Task, load_task, task_names, task_options
+from toolchain.data.tasks import Split, Task, class_names, load_task, task_names, task_options
 
 __all__ = [
-    "DatasetUnavailable", "SpikeTrain", "Split", "Task", "check_batch", "check_spike_train", "from_raster",
-    "load_task", "make_spike_train", "snap_spike_train", "snap_times", "task_names", "task_options",
+    "DatasetUnavailable", "SpikeTrain", "Split", "Task", "check_batch", "check_spike_train", "class_names",
+    "from_raster", "load_task", "make_spike_train", "snap_spike_train", "snap_times", "task_names", "task_options",
     "to_raster",
 ]

@@ -85,13 +85,18 @@ def network_inputs(net: Network, split: str = "test", limit: int | None = None, 
                    task_options: dict | None = None, dt: float | None = None):
     """``(samples, labels, rasters)`` of ``split`` of the task a trained network names in its metadata (the
     trainer's inputs, clock channels included): samples ``(times, channels)``, rasters ``(B, T, N_in)``."""
-    meta = net.metadata
+    return metadata_inputs(net.metadata, net.layer_sizes[0], dt or net.dt, split, limit, task, task_options)
+
+
+def metadata_inputs(meta: dict, n_inputs: int, dt: float, split: str = "test", limit: int | None = None,
+                    task: str | None = None, task_options: dict | None = None):
+    """:func:`network_inputs` from the metadata alone (``task``, ``task_options``, ``t_end``, ``clock``), as
+    ``spikeline train`` records it; ``n_inputs`` counts the clock channels."""
     task = task or meta.get("task")
     t_end = meta.get("t_end")
     if not task or t_end is None:
         raise InputError("the network's metadata names no task and/or t_end; networks from `spikeline train` "
                          "carry both (or pass task=...)")
-    dt = dt or net.dt
     options = dict(meta.get("task_options") or {}) if task_options is None else dict(task_options)
     part = load_task(task, **options).split(split)
     n = len(part.labels) if limit is None else min(limit, len(part.labels))
@@ -100,4 +105,4 @@ def network_inputs(net: Network, split: str = "test", limit: int | None = None, 
         ticks, period = clock.get("n_ticks", clock.get("n_steps")), clock.get("period", dt)
     samples = [part.inputs[i] if not clock else with_clock(part.inputs[i], clock["first_channel"], ticks, period)
                for i in range(n)]
-    return samples, np.asarray(part.labels[:n]), trial_rasters(samples, dt, net.layer_sizes[0], t_end)
+    return samples, np.asarray(part.labels[:n]), trial_rasters(samples, dt, n_inputs, t_end)

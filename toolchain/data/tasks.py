@@ -6,6 +6,7 @@ name       data                                      inputs      classes  splits
 yinyang    Yin-Yang, latency code + bias spike       4 + 1 bias  3        5000 / 1000 / 1000
 digits     sklearn digits, rows in time, rate code   8           10       1258 / 269 / 270
 fsdd       FSDD MFCCs, frames as steps, rate/delta   13 (or 16)  10       2100 / 450 / 450
+basicmot.  BasicMotions IMU, frames as steps         6 (or 12)   4        28 / 12 / 40
 =========  ========================================  ==========  =======  ==================
 
 Every encoded sample is a spike train ``(times_seconds, channels)`` (:mod:`toolchain.data.spikes`).
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hw_models.errors import InputError
+from toolchain.data import basicmotions as basicmotions_data
 from toolchain.data import digits as digits_data
 from toolchain.data import fsdd as fsdd_data
 from toolchain.data import yinyang
@@ -198,6 +200,30 @@ def _check_steps(name: str, steps: Any) -> None:
         raise InputError(f"{name} must be a positive integer (chip steps per input frame), got {steps!r}")
 
 
+def _sequence_splits(what: str, sequences: list[np.ndarray], labels: np.ndarray, index: dict[str, np.ndarray],
+                     encoding: str, max_count: int, threshold: float, frame_steps: int, dt: float
+                     ) -> tuple[dict[str, Split], Standardizer]:
+    """Frame series ``(T_i, C)`` standardised with the training split's statistics, then ``rate`` coded
+    (logistic of the z-score, up to ``max_count`` events per step, ``C`` channels) or ``delta`` coded
+    (``threshold`` in z units, UP/DOWN lines, ``2 C`` channels); one frame every ``frame_steps`` steps."""
+    scaler = Standardizer.fit(_select(sequences, index["train"]))
+
+    def encode(series: np.ndarray, where: str) -> SpikeTrain:
+        z = scaler.transform(series)
+        raster = rate_code(squash(z), max_count) if encoding == "rate" else delta_code(z, threshold)
+        try:
+            check_raster(raster)  # refuses more than 15 events per channel and step
+        except InputError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        return from_raster(_spaced_frames(raster, frame_steps), dt)
+
+    splits = {}
+    for name in SPLIT_NAMES:
+        x, y = _select(sequences, index[name]), labels[index[name]]
+        splits[name] = Split([encode(s, f"{what} {name} sample {i}") for i, s in enumerate(x)], y, x)
+    return splits, scaler
+
+
 def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_count: int = 3,
                threshold: float = 0.5, n_mfcc: int | None = None, frame_steps: int = 1) -> Task:
     """FSDD MFCCs: one frame every ``frame_steps`` steps (its events in the frame's first step; more
@@ -221,22 +247,8 @@ def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_cou
     sequences, labels = fsdd_data.load_sequences()
     sequences = [s[:, :n_mfcc] for s in sequences]
     index = stratified_split(labels, seed)
-    scaler = Standardizer.fit(_select(sequences, index["train"]))
-
-    def encode(series: np.ndarray, what: str) -> SpikeTrain:
-        z = scaler.transform(series)
-        raster = rate_code(squash(z), max_count) if encoding == "rate" else delta_code(z, threshold)
-        try:
-            check_raster(raster)  # refuses more than 15 events per channel and step
-        except InputError as exc:
-            raise InputError(f"{what}: {exc}") from None
-        return from_raster(_spaced_frames(raster, frame_steps), dt)
-
-    splits = {}
-    for name in SPLIT_NAMES:
-        x, y = _select(sequences, index[name]), labels[index[name]]
-        trains = [encode(s, f"FSDD {name} sample {i}") for i, s in enumerate(x)]
-        splits[name] = Split(trains, y, x)
+    splits, scaler = _sequence_splits("FSDD", sequences, labels, index, encoding, max_count, threshold, frame_steps,
+                                      dt)
     n_frames = max(len(s) for s in sequences)
     params = {"max_count": max_count} if encoding == "rate" else {"threshold": threshold}
     frame = frame_steps * dt
@@ -248,8 +260,58 @@ def build_fsdd(seed: int = 0, dt: float = 0.010, encoding: str = "rate", max_cou
                                        **params, "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
 
 
+def build_basicmotions(seed: int = 0, dt: float = 0.1, encoding: str = "rate", max_count: int = 3,
+                       threshold: float = 0.5, frame_steps: int = 1) -> Task:
+    """BasicMotions (6 IMU channels, 100 frames at 10 Hz, 4 activities): the archive's 40 test recordings are the
+    test split; of its 40 training recordings, :data:`BASICMOTIONS_VAL_PER_CLASS` per class (drawn with ``seed``)
+    are the validation split. Frames are coded as for FSDD (:func:`_sequence_splits`): ``rate`` (6 channels) or
+    ``delta`` (UP/DOWN, 12 channels), one frame every ``frame_steps`` steps of ``dt``."""
+    _check_dt(dt, required=True)
+    _check_steps("frame_steps", frame_steps)
+    if encoding not in ("rate", "delta"):
+        raise InputError(f"unknown BasicMotions encoding {encoding!r}; valid: rate, delta")
+    (x_train, y_train), (x_test, y_test) = basicmotions_data.load_split("train"), basicmotions_data.load_split("test")
+    rng = np.random.default_rng(seed)
+    val = np.concatenate([rng.permutation(np.flatnonzero(y_train == c))[:BASICMOTIONS_VAL_PER_CLASS]
+                          for c in range(len(basicmotions_data.CLASSES))])
+    n = len(y_train)
+    index = {"train": rng.permutation(np.setdiff1d(np.arange(n), val)), "val": rng.permutation(val),
+             "test": n + np.arange(len(y_test))}
+    sequences = list(x_train) + list(x_test)
+    splits, scaler = _sequence_splits("BasicMotions", sequences, np.concatenate([y_train, y_test]), index, encoding,
+                                      max_count, threshold, frame_steps, dt)
+    frame = frame_steps * dt
+    params = {"max_count": max_count} if encoding == "rate" else {"threshold": threshold}
+    return Task("basicmotions", f"BasicMotions (UEA): smartwatch 3-axis accelerometer + gyroscope, 100 frames, one per "
+                f"{frame * 1e3:g} ms ({frame_steps} step(s) of {dt * 1e3:g} ms), {encoding} code of training-"
+                f"standardised values; the archive's 40 test recordings, {BASICMOTIONS_VAL_PER_CLASS} per class of "
+                f"its 40 training recordings as validation (seed {seed})",
+                n_inputs=6 * (1 if encoding == "rate" else 2), n_classes=len(basicmotions_data.CLASSES),
+                duration=x_train.shape[1] * frame, dt=dt, **splits, frame=frame,
+                encoding={"kind": encoding, "seed": seed, "frame_steps": frame_steps, **params,
+                          "mean": scaler.mean.tolist(), "std": scaler.std.tolist()})
+
+
+#: validation recordings per class taken from BasicMotions' 40 training recordings (10 per class)
+BASICMOTIONS_VAL_PER_CLASS = 3
+
+#: Class names per task, in label order (a task not listed here names its classes by their index).
+CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "yinyang": ("yin", "yang", "dot"),
+    "digits": tuple(str(k) for k in range(10)),
+    "basicmotions": basicmotions_data.CLASSES,
+    "fsdd": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+}
+
+
+def class_names(task: str | None, n_classes: int) -> list[str]:
+    """The names of ``task``'s ``n_classes`` classes (their indices when the task is unknown)."""
+    names = CLASS_NAMES.get(task or "", ())
+    return list(names) if len(names) == n_classes else [str(k) for k in range(n_classes)]
+
+
 TASKS: dict[str, Callable[..., Task]] = {"yinyang": build_yinyang, "digits": build_digits,
-                                         "fsdd": build_fsdd}
+                                         "fsdd": build_fsdd, "basicmotions": build_basicmotions}
 
 
 def task_names() -> list[str]:

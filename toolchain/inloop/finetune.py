@@ -28,6 +28,7 @@ from toolchain.grad.api import sample_loss
 from toolchain.grad.params import add_into, zeros_like_params
 from toolchain.inloop.observe import observed_forward
 from toolchain.network import Network, load_network
+from toolchain.progress import progress_bar
 from toolchain.train.batching import minibatches
 from toolchain.train.checkpoint import load_checkpoint
 from toolchain.train.optim import Adam
@@ -76,8 +77,9 @@ def latent_from_network(config: TrainConfig, net: Network) -> dict[str, np.ndarr
 
 def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: str = "sim", epochs: int = 3,
              lr: float | None = None, batch_size: int | None = None, train_subset: int | None = None,
-             seed: int = 0, log=print) -> FinetuneResult:
-    """Fine-tune the network of a ``spikeline train`` run through ``backend`` and write ``out_dir``."""
+             seed: int = 0, log=print, progress: bool = False) -> FinetuneResult:
+    """Fine-tune the network of a ``spikeline train`` run through ``backend`` and write ``out_dir`` (``progress``:
+    a bar over each epoch's minibatches on stderr)."""
     run = Path(run_dir)
     try:
         settings = load_checkpoint(run / "last.ckpt").extra["settings"]
@@ -101,6 +103,7 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
     out.mkdir(parents=True, exist_ok=True)
 
     start = time.perf_counter()
+    log(f"compiling {config.task} for {config.chip} (calibrated on training data)")
     _, settings = compile_network(net, config.chip)  # calibrated once on training data; kept while fine-tuning
     before = {"val": chip_accuracy(net, config, device, val_x, val_y, code, settings),
               "test": chip_accuracy(net, config, device, test_x, test_y, code, settings)}
@@ -108,21 +111,24 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
     best_params, best_val, history = params, before["val"], []
     for epoch in range(1, epochs + 1):
         losses = []
-        for batch in minibatches(len(train_x), batch_size or config.batch_size, rng):
-            current = build_network(config, sizes, constrain(config, params), net.metadata)
-            chip_config, report = compile_network(current, config.chip, reuse=settings)
-            device.apply(chip_config)
-            samples = [train_x[i] for i in batch]
-            rec = device.evolve(trial_rasters(samples, config.dt, sizes[0], config.t_end), record="all")
-            total = zeros_like_params(current)
-            for b, i in enumerate(batch):
-                one = {k: v[b] for k, v in rec.data.items()}
-                fwd = observed_forward(current, report, chip_config, type(rec)(one), train_x[i], config.t_end)
-                value = sample_loss(current, fwd, int(train_y[i]), loss)
-                losses.append(value.value)
-                add_into(total, fp_reverse.gradients(current, fwd, value), 1.0 / len(batch))
-            latent = {k: g for k, g in _to_latent(total, units).items() if k in params}  # trained thresholds only
-            params = constrain(config, opt.step(params, latent))
+        batches = list(minibatches(len(train_x), batch_size or config.batch_size, rng))
+        with progress_bar(f"epoch {epoch}/{epochs}", len(batches), progress) as advance:
+            for batch in batches:
+                current = build_network(config, sizes, constrain(config, params), net.metadata)
+                chip_config, report = compile_network(current, config.chip, reuse=settings)
+                device.apply(chip_config)
+                samples = [train_x[i] for i in batch]
+                rec = device.evolve(trial_rasters(samples, config.dt, sizes[0], config.t_end), record="all")
+                total = zeros_like_params(current)
+                for b, i in enumerate(batch):
+                    one = {k: v[b] for k, v in rec.data.items()}
+                    fwd = observed_forward(current, report, chip_config, type(rec)(one), train_x[i], config.t_end)
+                    value = sample_loss(current, fwd, int(train_y[i]), loss)
+                    losses.append(value.value)
+                    add_into(total, fp_reverse.gradients(current, fwd, value), 1.0 / len(batch))
+                latent = {k: g for k, g in _to_latent(total, units).items() if k in params}  # trained thresholds only
+                params = constrain(config, opt.step(params, latent))
+                advance()
         current = build_network(config, sizes, constrain(config, params), net.metadata)
         val = chip_accuracy(current, config, device, val_x, val_y, code, settings)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_bit_accurate": val})

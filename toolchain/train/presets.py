@@ -44,6 +44,14 @@ PRESETS: dict[str, dict[str, Any]] = {
              "init_psp": [[0.0, 0.06], [0.0, 0.02]], "loss": "integrated-voltage",
              "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 0.95, "epochs": 100, "batch_size": 32,
              "lr": 2e-3, "gamma": 0.98, "lr_scale": [0.3, 1.0]},
+    # BasicMotions (IMU): 6 channels rate coded, one 100 ms frame per step; hidden tau_syn = tau(2) = 0.35 s, tau_mem
+    # = tau(3) = 0.75 s (3.5 and 7.5 steps), readout 0.75 / 3.2 s; normalized integrated-voltage CE on 4 leaky
+    # readouts over the 10 s recording. 100 hidden neurons fit Xylo IMU's 128-neuron input and output windows
+    # (one layer both receives the input and drives the readout). 28 training recordings: small batches.
+    "basicmotions": {"dt": 0.1, "hidden": [100], "dash_syn": [2, 3], "dash_mem": [3, 5],
+                     "init_psp": [[0.0, 0.05], [0.0, 0.02]], "loss": "integrated-voltage",
+                     "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 10.2, "epochs": 40, "batch_size": 4,
+                     "lr": 2e-3, "gamma": 0.98},
 }
 
 

@@ -41,7 +41,7 @@ import numpy as np
 from hw_models.atomic import atomic_write_text
 from hw_models.chips import get_chip, tau_from_dash
 from hw_models.errors import InputError, SpikelineError, Violation
-from toolchain.data import load_task, task_names, task_options
+from toolchain.data import class_names, load_task, task_names, task_options
 from toolchain.data.inputs import clock_period, clock_ticks, task_inputs
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
@@ -394,20 +394,25 @@ def build_network(config: TrainConfig, sizes: list[int], params: dict[str, np.nd
                           readout=config.readout, dt=config.dt, metadata=metadata)
 
 
+def input_metadata(config: TrainConfig, task: Task) -> dict[str, Any]:
+    """How the network's inputs are built from the task (``task``, ``task_options``, ``t_end``, ``clock``):
+    what :func:`toolchain.data.inputs.metadata_inputs` reads."""
+    return {"task": config.task, "task_options": {**config.task_options, "dt": config.dt}, "t_end": config.t_end,
+            "clock": ({"first_channel": task.n_inputs, "n_ticks": clock_ticks(config, task),
+                       "period": clock_period(config, task)} if config.clock else None)}
+
+
 def network_metadata(config: TrainConfig, task: Task, params: dict[str, np.ndarray]) -> dict[str, Any]:
     """What ``spikeline verify`` needs to evaluate the test split as the trainer did."""
     meta: dict[str, Any] = {
-        "trained_by": "spikeline.train", "task": config.task, "task_options": {**config.task_options,
-                                                                              "dt": config.dt},
-        "encoding": task.encoding, "t_end": config.t_end, "duration": task.duration,
-        "loss": {"name": config.loss, **config.loss_options}, "decision": config.decision_rule,
+        "trained_by": "spikeline.train", **input_metadata(config, task), "encoding": task.encoding,
+        "duration": task.duration, "loss": {"name": config.loss, **config.loss_options},
+        "decision": config.decision_rule,
         "chip": config.chip, "dt": config.dt, "mode": config.mode, "seed": config.seed,
         "hop_delay_steps": config.hop_delay_steps, "dash_syn": list(config.dash_syn),
         "dash_mem": list(config.dash_mem), "n_classes": task.n_classes,
+        "class_names": class_names(config.task, task.n_classes),
         "output_code": None if task_code(config, task) is None else task_code(config, task).tolist(),
-        "clock": ({"first_channel": task.n_inputs, "n_ticks": clock_ticks(config, task),
-                   "period": clock_period(config, task)} if config.clock
-                  else None),
     }
     if config.mode == "grid":
         units = weight_units(config)

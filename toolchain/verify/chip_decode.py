@@ -22,6 +22,20 @@ from hw_models.errors import InputError
 from hw_models.simulator import Record
 
 RULES = ("first-spike", "spike-count", "max-voltage", "integrated-voltage")
+#: Decision rule names used in ``network.metadata["decision"]`` -> chip rule.
+RULE_ALIASES = {"first-spike": "first-spike", "ttfs": "first-spike", "first_spike": "first-spike",
+                "spike-count": "spike-count", "count": "spike-count", "max-voltage": "max-voltage",
+                "integrated-voltage": "integrated-voltage"}
+
+
+def network_rule(metadata: dict) -> tuple[str, np.ndarray | None]:
+    """``(rule, output code or None)`` recorded in a network's metadata by ``spikeline train``."""
+    rule = RULE_ALIASES.get(str(metadata.get("decision", "")).lower())
+    if rule is None:
+        raise InputError(f"the network names no known decision rule (metadata 'decision' is "
+                         f"{metadata.get('decision')!r}; valid: {', '.join(RULES)})")
+    code = metadata.get("output_code")
+    return rule, None if code is None else np.asarray(code, np.float64)
 
 
 def first_step(spikes_out: np.ndarray) -> np.ndarray:

@@ -16,17 +16,15 @@ import numpy as np
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
 from hw_models.simulator import Record, simulate
+from toolchain.data import class_names
 from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
-from toolchain.lif.forward import Forward, forward
+from toolchain.lif.forward import Forward, forward, voltage_trace
 from toolchain.network import Network
+from toolchain.progress import progress_bar
 from toolchain.verify import chip_decode
+from toolchain.verify.chip_decode import RULE_ALIASES
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
-
-#: Decision rule names used in ``network.metadata["decision"]`` -> chip rule.
-RULE_ALIASES = {"first-spike": "first-spike", "ttfs": "first-spike", "first_spike": "first-spike",
-                "spike-count": "spike-count", "count": "spike-count", "max-voltage": "max-voltage",
-                "integrated-voltage": "integrated-voltage"}
 
 
 @dataclass
@@ -53,6 +51,11 @@ class VerifyResult:
     rails: dict[str, float] = field(default_factory=dict)
     sample_chip_layers: list[np.ndarray] = field(default_factory=list)  # sample 0: (T, n) per spiking layer
     sample_forward: Forward | None = None
+    class_names: list[str] = field(default_factory=list)
+    n_steps: int = 0
+    n_hidden_layers: int = 1
+    readout: str = "spiking"
+    sample: dict = field(default_factory=dict)  # sample 0: raster, readout voltages float vs chip (float units)
 
     def accuracy(self, name: str) -> float:
         return self.models[name].accuracy
@@ -64,10 +67,14 @@ def _confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code
+def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code, progress: bool = False
                  ) -> tuple[ModelResult, list[Forward]]:
     start = time.perf_counter()
-    results = [forward(net, s, t_end) for s in inputs]
+    results = []
+    with progress_bar(f"{name} model", len(inputs), progress) as advance:
+        for s in inputs:
+            results.append(forward(net, s, t_end))
+            advance()
     n_out = net.layer_sizes[-1]
     pred = np.array([decide(rule, r, n_out, code) for r in results])
     n_spiking = net.n_layers - (1 if net.readout == "leaky-integrator" else 0)
@@ -85,9 +92,9 @@ def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: st
 
 
 def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, labels: np.ndarray,
-                rule: str, code) -> tuple[ModelResult, Record, list[np.ndarray]]:
+                rule: str, code, progress: bool = False) -> tuple[ModelResult, Record, list[np.ndarray]]:
     start = time.perf_counter()
-    rec = simulate(config, rasters)
+    rec = simulate_in_chunks(config, rasters, progress)
     pred = chip_decode.decide(rec, rule, code)
     spikes = rec["Spikes"].astype(np.int64)
     counts, firsts = [], []
@@ -102,6 +109,21 @@ def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, l
     n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
     return ModelResult("bit-accurate", pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes),
                        counts, firsts, time.perf_counter() - start), rec, [s[0] for s in layers]
+
+
+#: samples per bit-accurate simulation call in verify (a progress step; samples are independent, so the record
+#: equals one call's)
+CHUNK = 100
+
+
+def simulate_in_chunks(config: ChipConfig, rasters: np.ndarray, progress: bool = False) -> Record:
+    """:func:`simulate` of a batch, :data:`CHUNK` samples at a time (with a progress bar)."""
+    parts = []
+    with progress_bar("bit-accurate simulation", len(rasters), progress) as advance:
+        for first in range(0, len(rasters), CHUNK):
+            parts.append(simulate(config, rasters[first:first + CHUNK]).data)
+            advance(len(parts[-1]["Spikes"]))
+    return Record({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
 
 
 def rail_statistics(rec: Record) -> dict:
@@ -140,8 +162,9 @@ def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
 
 def verify(net: Network, config: ChipConfig, task: str | None = None, split: str = "test",
            limit: int | None = None, task_options: dict | None = None,
-           compile_options: dict | None = None) -> VerifyResult:
-    """Run ``split`` of the network's task through the three views and compare them."""
+           compile_options: dict | None = None, progress: bool = False) -> VerifyResult:
+    """Run ``split`` of the network's task through the three views and compare them (``progress``: bars on
+    stderr)."""
 
     meta = net.metadata
     task = task or meta.get("task")
@@ -157,11 +180,27 @@ def verify(net: Network, config: ChipConfig, task: str | None = None, split: str
     inputs, labels, rasters = network_inputs(net, split, limit, task, options, config.dt)
     code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], np.float64)
 
-    float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule, code)
+    float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule, code, progress)
     grid_net = chip_grid_network(net, config, report)
-    grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule, code)
-    chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule, code)
+    grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule, code, progress)
+    chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule, code, progress)
     rails = rail_statistics(rec)
+    n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
+    names = meta.get("class_names") or class_names(task, n_classes)
     return VerifyResult(task, split, config.chip, config.dt, rule, labels,
                         {"float": float_res, "chip-grid": grid_res, "bit-accurate": chip_res},
-                        _agreement(grid_res, chip_res, config.dt), rails, sample_layers, float_runs[0])
+                        _agreement(grid_res, chip_res, config.dt), rails, sample_layers, float_runs[0],
+                        list(names), rasters.shape[1], net.n_layers - 1, net.readout,
+                        _sample_readout(net, report, float_runs[0], rasters[0], rec, config.dt))
+
+
+def _sample_readout(net: Network, report, fwd: Forward, raster: np.ndarray, rec: Record, dt: float) -> dict:
+    """Sample 0's input raster and readout voltages at the end of each step: the float model's (exact) and the
+    chip's ``Vmem_out`` in float units (``V_int * u``, the readout's voltage unit ``u = c dt``; ``c`` includes any
+    readout attenuation)."""
+    n_t = raster.shape[0]
+    times = (np.arange(n_t) + 1) * dt
+    unit = report.layers[-1].voltage_unit
+    return {"raster": raster, "times": times, "float_v": voltage_trace(net, fwd, net.n_layers - 1, times),
+            "chip_v": rec["Vmem_out"][0].astype(np.float64) * unit,
+            "threshold": None if net.readout == "leaky-integrator" else np.asarray(net.threshold[-1], float)}
