@@ -27,7 +27,8 @@ from typing import Any, Literal
 import numpy as np
 
 from hw_models.atomic import atomic_write_text
-from hw_models.errors import ConfigError, InputError, Violation
+from hw_models.errors import ConfigError, Violation
+from hw_models.files import JSON_KINDS, json_kind, read_json
 
 FORMAT = "spikeline.network/1"
 READOUTS = ("spiking", "leaky-integrator")
@@ -237,6 +238,9 @@ def from_dict(doc: Any, source: str = "network") -> Network:
     """Decode a ``spikeline.network/1`` document; every problem is reported at once."""
     if not isinstance(doc, dict):
         raise ConfigError([Violation("format", "the document must be a JSON object")], source)
+    kind = json_kind(doc)
+    if kind is not None and kind != JSON_KINDS["spikeline.network/"]:
+        raise ConfigError([Violation("format", f"this is {kind}, not a network", hint=NETWORK_FIX)], source)
     problems: list[Violation] = []
     if doc.get("format") != FORMAT:
         problems.append(Violation("format", f"expected {FORMAT!r}", value=doc.get("format"),
@@ -278,15 +282,9 @@ def from_dict(doc: Any, source: str = "network") -> Network:
     return net
 
 
+NETWORK_FIX = "give the network.json written by `spikeline train` (or Network.save)"
+
+
 def load_network(path: str | os.PathLike) -> Network:
     """Read a network JSON file written by :meth:`Network.save`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the network file ({exc.strerror})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}); is the file truncated?") \
-            from None
-    return from_dict(doc, source=str(path))
+    return from_dict(read_json(path, "a network", NETWORK_FIX, expect="spikeline.network/"), source=str(path))

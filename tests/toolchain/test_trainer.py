@@ -328,9 +328,11 @@ def test_cli_train_writes_a_network_and_reports_accuracy(tmp_path):
 def test_cli_train_errors_are_one_line_each_and_exit_2(tmp_path):
     result = CliRunner().invoke(cli_main, ["train", "--task", "mnist", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "unknown task 'mnist'" in result.output
-    result = CliRunner().invoke(cli_main, ["train", "--task", "yinyang", "--out", str(tmp_path), "--lr", "-1",
-                                           "--batch-size", "0"])
+    result = CliRunner().invoke(cli_main, ["train", "--task", "yinyang", "--out", str(tmp_path), "--set", "lr=-1",
+                                           "--set", "batch_size=0"])
     assert result.exit_code == 2
-    assert "lr" in result.output and "batch_size" in result.output
+    assert "lr" in result.output and "batch_size" in result.output  # every bad setting at once
+    result = CliRunner().invoke(cli_main, ["train", "--task", "yinyang", "--out", str(tmp_path), "--lr", "nan"])
+    assert result.exit_code == 2 and "'--lr': 'nan' is not a finite number" in result.output
     result = CliRunner().invoke(cli_main, ["train", "--help"])
     assert result.exit_code == 0 and "spikeline train --task yinyang" in result.output

@@ -10,21 +10,14 @@ import click
 import numpy as np
 
 from hw_models.config import load_config
-from hw_models.errors import InputError
+from hw_models.files import read_npy
 from hw_models.simulator import validate_raster
 from toolchain.cli.common import json_option, report_errors
 
 
 def load_raster(path: str | Path) -> np.ndarray:
     """Read a ``.npy`` raster of integer spike counts, ``(T, N_in)`` or ``(B, T, N_in)``."""
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read a .npy raster ({exc}); save one with "
-                         "numpy.save('raster.npy', counts)") from None
-    if not isinstance(arr, np.ndarray):
-        raise InputError(f"{path}: expected a single .npy array, not an .npz archive")
-    return arr
+    return read_npy(path, "a raster", "save integer spike counts with numpy.save('raster.npy', counts)")
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})

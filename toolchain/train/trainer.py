@@ -41,6 +41,7 @@ import numpy as np
 from hw_models.atomic import atomic_write_text
 from hw_models.chips import get_chip, tau_from_dash
 from hw_models.errors import InputError, SpikelineError, Violation
+from hw_models.files import read_json
 from toolchain.data import load_task, task_names, task_options
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
@@ -676,10 +677,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
 
 def load_settings(path: str | os.PathLike) -> TrainConfig:
     """A :class:`TrainConfig` from a JSON file of settings (e.g. the ``settings`` of a checkpoint)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the settings file ({exc})") from None
+    doc = read_json(path, "a settings file", "give a JSON object of training settings", expect="")
     if not isinstance(doc, dict):
         raise InputError(f"{path}: the settings file must hold a JSON object")
     return TrainConfig.from_dict(doc)
