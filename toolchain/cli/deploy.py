@@ -12,7 +12,7 @@ from deploy.bundle import load_deployable
 from hw_models.errors import BackendUnavailable, InputError, SpikelineError
 from hw_models.files import read_json
 from hw_models.rules import raise_if_invalid
-from toolchain.cli.common import COUNT, NON_NEGATIVE, SEED, json_option, report_errors
+from toolchain.cli.common import COUNT, SEED, FiniteFloatRange, json_option, report_errors
 
 
 def read_json_object(path: str, what: str) -> Any:
@@ -75,7 +75,7 @@ def smoke_run(cfg, device: str, steps: int, rate: float, seed: int) -> dict[str,
               help="Float network JSON the configuration was compiled from, stored in the bundle.")
 @click.option("--steps", type=COUNT, default=100, show_default=True,
               help="Length of the smoke raster for --device.")
-@click.option("--rate", type=NON_NEGATIVE, default=0.3, show_default=True,
+@click.option("--rate", type=FiniteFloatRange(min=0, max=15), default=0.3, show_default=True,
               help="Mean events per channel and step of the smoke raster (Poisson, capped at 15).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the smoke raster.")
 @json_option
