@@ -16,7 +16,7 @@ from toolchain.cli import main
 
 INT_MAX = 2**63 - 1
 #: option domains, written out independently of the CLI's own types
-COUNT = ("int", 1, INT_MAX)
+COUNT = ("int", 1, math.inf)
 SEED = ("int", 0, INT_MAX)
 POSITIVE = ("float", 0.0, math.inf, True)
 NON_NEGATIVE = ("float", 0.0, math.inf, False)
@@ -29,7 +29,7 @@ OPTIONS = {
     "compile": (lambda f: ["compile", f["network"], "--chip", "xylo-audio2", "-o", f["out"] / "c.json",
                            "--no-calibrate"],
                 {"--dt": POSITIVE, "--headroom-bits": ("int", 0, 8)}, True, {0, 2}),
-    "verify": (lambda f: ["verify", f["network"], f["config"]], {"--limit": COUNT}, False, {0}),
+    "verify": (lambda f: ["verify", f["network"], f["config"], "-o", f["out"] / "v"], {"--limit": COUNT}, False, {0}),
     "train": (lambda f: ["train", "--task", "yinyang", "--out", f["out"]],
               {"--epochs": COUNT, "--batch-size": COUNT, "--lr": POSITIVE, "--seed": SEED,
                "--hop-delay-steps": NON_NEGATIVE, "--train-subset": COUNT, "--workers": COUNT,
