@@ -158,3 +158,61 @@ def test_not_a_bundle(tmp_path, config):
 def test_unserialisable_encoding_is_an_error(config):
     with pytest.raises(BundleError, match="encoding cannot be stored as JSON"):
         build_bundle(config, {"rate": float("nan")})
+
+
+MEMBERS = ["config.json", "encoding.json", "metadata.json", "network.json"]
+
+
+def _same_size_edit(blob: bytes) -> bytes:
+    """Change one digit (or letter) of a member without changing its size."""
+    for pos, byte in enumerate(blob):
+        if chr(byte).isdigit():
+            return blob[:pos] + (b"7" if byte != ord("7") else b"3") + blob[pos + 1:]
+    raise AssertionError("no digit to change")
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_member_is_hash_and_size_checked(config, name):
+    """Each member, changed with its size kept (only SHA-256 can tell) and with its size changed."""
+    data = build_bundle(config, ENCODING, NETWORK)
+    with pytest.raises(BundleError, match=f"member {name} fails its SHA-256 check"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({name: _same_size_edit(m[name])})))
+    with pytest.raises(BundleError, match=f"member {name} has {{}} bytes".format(r"\d+")):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({name: m[name] + b" "})))
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_member_removed_is_refused(config, name):
+    data = build_bundle(config, ENCODING, NETWORK)
+    with pytest.raises(BundleError, match=f"{name}.*missing from the archive"):
+        verify_bundle_bytes(rezip(data, lambda m: m.pop(name)))
+
+
+@pytest.mark.parametrize("name", ["network.json", "extra.json", "config.json.bak", "../config.json"])
+def test_a_member_added_is_refused(config, name):
+    data = build_bundle(config, ENCODING)  # no network.json: adding one is an addition too
+    with pytest.raises(BundleError, match="not in the manifest"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({name: b"{}"})))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda man: man["members"]["config.json"].update(sha256="0" * 64), "config.json fails its SHA-256"),
+    (lambda man: man["members"]["network.json"].update(size=1), "network.json has .* bytes"),
+    (lambda man: man["members"]["encoding.json"].update(size="12"), "malformed"),
+    (lambda man: man["members"].update({"config.json": "x"}), "malformed"),
+    (lambda man: man.update(members=[]), "malformed"),
+    (lambda man: man["members"].update({"evil.py": {"sha256": "0" * 64, "size": 1}}), "unknown member"),
+    (lambda man: man.pop("format"), "format None is not supported"),
+])
+def test_manifest_tampering_is_refused(config, edit, message):
+    data = build_bundle(config, ENCODING, NETWORK)
+
+    def tamper(m):
+        man = json.loads(m["manifest.json"])
+        edit(man)
+        m["manifest.json"] = json.dumps(man).encode()
+
+    with pytest.raises(BundleError, match=message):
+        verify_bundle_bytes(rezip(data, tamper))
+    with pytest.raises(BundleError, match="manifest.json is not valid JSON"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({"manifest.json": m["manifest.json"][:-3]})))
