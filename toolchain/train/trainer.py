@@ -42,6 +42,7 @@ from hw_models.atomic import atomic_write_text
 from hw_models.chips import get_chip, tau_from_dash
 from hw_models.errors import InputError, SpikelineError, Violation
 from hw_models.files import read_json
+from hw_models.lock import folder_lock
 from toolchain.data import load_task, task_names, task_options
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
@@ -587,8 +588,13 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     if task is not None and task.dt != config.dt:
         raise InputError(f"the task's events lie on a {task.dt} s grid but the trainer's dt is {config.dt} s; "
                          "build the task with dt=config.dt")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, "training run"):
+        return _train(config, Path(out_dir), resume, workers, stop_after, quiet, evaluate_test, task)
+
+
+def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, stop_after: int | None, quiet: bool,
+           evaluate_test: bool, task: Task | None) -> TrainResult:
+    """:func:`train`, with the output folder locked."""
     task = task if task is not None else load_config_task(config)
     sizes = layer_sizes(config, task)
     if config.mode == "grid":
