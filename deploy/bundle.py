@@ -35,6 +35,7 @@ from typing import Any
 from hw_models.atomic import atomic_write_bytes
 from hw_models.config import ChipConfig, from_json
 from hw_models.errors import ConfigError, SpikelineError
+from hw_models.files import file_kind, read_bytes
 
 FORMAT = "spikeline.bundle/1"
 MANIFEST = "manifest.json"
@@ -130,8 +131,8 @@ def _read_members(data: bytes, where: str) -> dict[str, bytes]:
         if data[:4] == b"PK\x03\x04":
             raise BundleError(f"{where}: the archive is truncated or corrupted (no zip directory "
                               "at the end); copy the bundle again from its source")
-        raise BundleError(f"{where}: not a Spikeline bundle (not a zip archive); write one with "
-                          "`spikeline deploy config.json --bundle out.bundle`")
+        raise BundleError(f"{where}: this is {file_kind(data)}, not a Spikeline bundle (a zip archive); "
+                          "write one with `spikeline deploy config.json --bundle out.bundle`")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = zf.namelist()
@@ -212,10 +213,7 @@ def verify_bundle_bytes(data: bytes, where: str = "bundle") -> Bundle:
 def load_bundle(path: str | os.PathLike) -> Bundle:
     """Read and verify a bundle file (see the module docstring for what is refused)."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise BundleError(f"{p}: cannot read the bundle: {exc.strerror or exc}") from None
+    data = read_bytes(p, "bundle", lambda message: BundleError(f"{p}: {message}"))
     return verify_bundle_bytes(data, str(p))
 
 

@@ -29,6 +29,7 @@ from deploy.backends import get_backend
 from deploy.backends.base import Backend
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
+from hw_models.files import read_npz
 from hw_models.simulator import RECORD_KEYS, Record
 
 #: (phase in the step, group: 0 hidden / 1 readout, rank within one neuron) per record key.
@@ -165,16 +166,18 @@ def compare_records(device: Record, reference: Record, history: int = 5, device_
 
 
 def load_record(path: str | os.PathLike) -> Record:
-    """A record saved as ``.npz`` (``Record.save``, or any npz holding record keys)."""
-    try:
-        record = Record.load(path)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read a record .npz ({exc})") from None
-    unknown = sorted(set(record.keys()) - set(RECORD_KEYS))
-    if unknown or not record.keys():
+    """A record saved as ``.npz`` (``Record.save``, or any npz holding record keys) of integers."""
+    fix = "save one with `spikeline sim CONFIG --input RASTER --out record.npz`"
+    data = read_npz(path, "a record", fix)
+    unknown = sorted(set(data) - set(RECORD_KEYS))
+    if unknown or not data:
         raise InputError(f"{path}: expected arrays named {', '.join(RECORD_KEYS)}; found "
-                         f"{', '.join(sorted(record.keys())) or 'none'}")
-    return record
+                         f"{', '.join(sorted(data)) or 'none'}")
+    for key, arr in data.items():
+        if arr.dtype.kind not in "iu" or arr.ndim not in (2, 3):
+            raise InputError(f"{path}: record key {key!r} must be integers (T, N) or (B, T, N), got "
+                             f"{arr.dtype} {arr.shape}; {fix}")
+    return Record(data)
 
 
 def run_hil(config: ChipConfig, raster, device: str | Backend = "xylosim",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 
 from hw_models.atomic import atomic_write_text
 from hw_models.errors import ConfigError, Violation
+from hw_models.files import JSON_KINDS, json_kind, parse_json, read_bytes
 
 FORMAT = "spikeline.chip-config/2"
 #: Older versions that still load, and the field names they spelled differently.
@@ -177,26 +179,27 @@ def from_dict(doc: Any, source: str | None = None) -> ChipConfig:
     return _from_mapping(doc, source=source, require_format=True)
 
 
+CONFIG_FIX = "write the file with `ChipConfig.save` or `spikeline compile`"
+
+
+def _config_error(source: str | None) -> Callable[[str], ConfigError]:
+    return lambda message: ConfigError([Violation("file", message)], source)
+
+
 def from_json(text: str | bytes, source: str | None = None) -> ChipConfig:
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError([Violation("file", f"not valid JSON: {exc}",
-                                     hint="write the file with `ChipConfig.save` or "
-                                          "`spikeline compile`")], source) from None
-    except RecursionError:
-        raise ConfigError([Violation("file", "JSON nested too deeply")], source) from None
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    doc = parse_json(data, "a chip configuration", CONFIG_FIX, _config_error(source))
+    kind = json_kind(doc)
+    if kind is not None and kind != JSON_KINDS["spikeline.chip-config/"]:
+        raise ConfigError([Violation("file", f"this is {kind}, not a chip configuration; {CONFIG_FIX}")],
+                          source)
     return from_dict(doc, source)
 
 
 def load_config(path: str | os.PathLike, chip=None, validate: bool = True) -> ChipConfig:
     """Load a configuration file; with ``validate`` also apply the chip's design rules."""
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        raise ConfigError([Violation("file", f"cannot read: {exc.strerror or exc}")], str(p)) from None
-    config = from_json(data, source=str(p))
+    config = from_json(read_bytes(p, "chip configuration", _config_error(str(p))), source=str(p))
     if validate:
         from hw_models.rules import raise_if_invalid
 

@@ -59,5 +59,9 @@ class InputError(SpikelineError):
     """An input (raster, array, file) has the wrong shape, type or values."""
 
 
+class OutputError(SpikelineError):
+    """A result cannot be written (folder not writable, disk full, a folder where a file should go)."""
+
+
 class BackendUnavailable(SpikelineError):
     """A simulation or hardware backend cannot be used here (missing package, no device)."""

@@ -91,7 +91,10 @@ def validate_raster(raster, n_inputs: int, clip_inputs: bool = False) -> np.ndar
     them to 15; saying so explicitly keeps data from being dropped silently).
     """
     arr = np.asarray(raster)
-    if arr.dtype == object or arr.dtype.kind not in "biuf":
+    if arr.dtype.kind == "b":
+        raise InputError("raster is boolean; it must hold integer spike counts (convert with "
+                         "raster.astype(numpy.int64) if True means one event)")
+    if arr.dtype == object or arr.dtype.kind not in "iuf":
         raise InputError(f"raster must be a numeric array of spike counts, got dtype {arr.dtype}")
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):
@@ -107,7 +110,7 @@ def validate_raster(raster, n_inputs: int, clip_inputs: bool = False) -> np.ndar
                          "input channels (last axis of the raster)")
     if arr.shape[-2] == 0 or (arr.ndim == 3 and arr.shape[0] == 0):
         raise InputError(f"raster has no time steps or no samples (shape {arr.shape})")
-    arr = arr.astype(np.int64).reshape((-1,) + arr.shape[-2:])
+    arr = arr.reshape((-1,) + arr.shape[-2:])  # range checks before the cast: it could wrap huge counts
     if np.any(arr < 0):
         bad = tuple(int(i) for i in np.argwhere(arr < 0)[0])
         raise InputError(f"raster holds a negative count {arr[bad]} at (sample, step, channel) "
@@ -120,7 +123,7 @@ def validate_raster(raster, n_inputs: int, clip_inputs: bool = False) -> np.ndar
                  "/ --clip-inputs to let it clip, or spread the events over more steps)")
         raise InputError(f"raster count {arr[bad]} at (sample, step, channel) {list(bad)} is above "
                          f"{limit}{extra}")
-    return arr
+    return arr.astype(np.int64)
 
 
 def _caps(config: ChipConfig) -> tuple[int, int, int]:

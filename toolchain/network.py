@@ -28,7 +28,8 @@ from typing import Any, Literal
 import numpy as np
 
 from hw_models.atomic import atomic_write_text
-from hw_models.errors import ConfigError, InputError, Violation
+from hw_models.errors import ConfigError, Violation
+from hw_models.files import JSON_KINDS, json_kind, read_json
 
 FORMAT = "spikeline.network/1"
 READOUTS = ("spiking", "leaky-integrator")
@@ -255,6 +256,9 @@ def from_dict(doc: Any, source: str = "network") -> Network:
     """Decode a ``spikeline.network/1`` document; every problem is reported at once."""
     if not isinstance(doc, dict):
         raise ConfigError([Violation("format", "the document must be a JSON object")], source)
+    kind = json_kind(doc)
+    if kind is not None and kind != JSON_KINDS["spikeline.network/"]:
+        raise ConfigError([Violation("format", f"this is {kind}, not a network", hint=NETWORK_FIX)], source)
     problems: list[Violation] = []
     if doc.get("format") != FORMAT:
         problems.append(Violation("format", f"expected {FORMAT!r}", value=doc.get("format"),
@@ -271,6 +275,9 @@ def from_dict(doc: Any, source: str = "network") -> Network:
     if len(hops) != len(layers) or not hops:
         raise ConfigError([Violation("layers", "need one 'layers' entry per 'hops' entry",
                                      value=len(layers), limit=len(hops))], source)
+    problems = _type_problems(doc)
+    if problems:
+        raise ConfigError(problems, source)
     try:
         L = len(hops)
         net = Network(
@@ -296,15 +303,51 @@ def from_dict(doc: Any, source: str = "network") -> Network:
     return net
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _all_numbers(value: Any) -> bool:
+    """``value`` is a JSON number or (nested) lists of JSON numbers; booleans and strings are not."""
+    if isinstance(value, list):
+        return all(_all_numbers(v) for v in value)
+    return _is_number(value)
+
+
+def _type_problems(doc: dict[str, Any]) -> list[Violation]:
+    """Every value of the wrong JSON type (a string, boolean or object where numbers are stored)."""
+    problems: list[Violation] = []
+    if not (isinstance(doc["layer_sizes"], list)
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in doc["layer_sizes"])):
+        problems.append(Violation("layer_sizes", "must be a list of whole numbers", value=str(doc["layer_sizes"])))
+    for key, optional in (("dt", True), ("readout", True), ("metadata", True)):
+        value = doc.get(key)
+        if value is None and optional:
+            continue
+        want = {"dt": _is_number, "readout": lambda v: isinstance(v, str),
+                "metadata": lambda v: isinstance(v, dict)}[key]
+        if not want(value):
+            problems.append(Violation(key, f"has the wrong type ({type(value).__name__})", value=str(value)))
+    fields = (("hops", ("weights",), ("delay",)),
+              ("layers", ("tau_syn", "tau_mem"), ("threshold", "recurrent", "recurrent_delay")))
+    for group, required, optional in fields:
+        for k, entry in enumerate(doc[group]):
+            if not isinstance(entry, dict):
+                problems.append(Violation(group, "each entry must be a JSON object", index=(k,)))
+                continue
+            for name in (*required, *optional):
+                value = entry.get(name)
+                if value is None and name in optional:
+                    continue
+                if not _all_numbers(value):
+                    problems.append(Violation(f"{group}.{name}", "must hold JSON numbers only (no strings, "
+                                              "booleans, objects or nulls)", index=(k,)))
+    return problems
+
+
+NETWORK_FIX = "give the network.json written by `spikeline train` (or Network.save)"
+
+
 def load_network(path: str | os.PathLike) -> Network:
     """Read a network JSON file written by :meth:`Network.save`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the network file ({exc.strerror})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg}); is the file truncated?") \
-            from None
-    return from_dict(doc, source=str(path))
+    return from_dict(read_json(path, "a network", NETWORK_FIX, expect="spikeline.network/"), source=str(path))

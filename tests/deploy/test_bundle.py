@@ -158,3 +158,119 @@ def test_not_a_bundle(tmp_path, config):
 def test_unserialisable_encoding_is_an_error(config):
     with pytest.raises(BundleError, match="encoding cannot be stored as JSON"):
         build_bundle(config, {"rate": float("nan")})
+
+
+MEMBERS = ["config.json", "encoding.json", "metadata.json", "network.json"]
+
+
+def _same_size_edit(blob: bytes) -> bytes:
+    """Change one digit (or letter) of a member without changing its size."""
+    for pos, byte in enumerate(blob):
+        if chr(byte).isdigit():
+            return blob[:pos] + (b"7" if byte != ord("7") else b"3") + blob[pos + 1:]
+    raise AssertionError("no digit to change")
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_member_is_hash_and_size_checked(config, name):
+    """Each member, changed with its size kept (only SHA-256 can tell) and with its size changed."""
+    data = build_bundle(config, ENCODING, NETWORK)
+    with pytest.raises(BundleError, match=f"member {name} fails its SHA-256 check"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({name: _same_size_edit(m[name])})))
+    with pytest.raises(BundleError, match=f"member {name} has {{}} bytes".format(r"\d+")):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({name: m[name] + b" "})))
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_every_member_removed_is_refused(config, name):
+    data = build_bundle(config, ENCODING, NETWORK)
+    with pytest.raises(BundleError, match=f"{name}.*missing from the archive"):
+        verify_bundle_bytes(rezip(data, lambda m: m.pop(name)))
+
+
+@pytest.mark.parametrize("name", ["network.json", "extra.json", "config.json.bak", "../config.json"])
+def test_a_member_added_is_refused(config, name):
+    data = build_bundle(config, ENCODING)  # no network.json: adding one is an addition too
+    with pytest.raises(BundleError, match="not in the manifest"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({name: b"{}"})))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda man: man["members"]["config.json"].update(sha256="0" * 64), "config.json fails its SHA-256"),
+    (lambda man: man["members"]["network.json"].update(size=1), "network.json has .* bytes"),
+    (lambda man: man["members"]["encoding.json"].update(size="12"), "malformed"),
+    (lambda man: man["members"].update({"config.json": "x"}), "malformed"),
+    (lambda man: man.update(members=[]), "malformed"),
+    (lambda man: man["members"].update({"evil.py": {"sha256": "0" * 64, "size": 1}}), "unknown member"),
+    (lambda man: man.pop("format"), "format None is not supported"),
+])
+def test_manifest_tampering_is_refused(config, edit, message):
+    data = build_bundle(config, ENCODING, NETWORK)
+
+    def tamper(m):
+        man = json.loads(m["manifest.json"])
+        edit(man)
+        m["manifest.json"] = json.dumps(man).encode()
+
+    with pytest.raises(BundleError, match=message):
+        verify_bundle_bytes(rezip(data, tamper))
+    with pytest.raises(BundleError, match="manifest.json is not valid JSON"):
+        verify_bundle_bytes(rezip(data, lambda m: m.update({"manifest.json": m["manifest.json"][:-3]})))
+
+
+def _message(data: bytes, where: str = "net.bundle") -> str:
+    with pytest.raises(BundleError) as err:
+        verify_bundle_bytes(data, where)
+    return str(err.value)
+
+
+def test_every_refusal_names_the_file_and_the_member(config):
+    """One line: the bundle's path first, then the member concerned (mutation testing pinned these)."""
+    data = build_bundle(config, ENCODING, NETWORK)
+    cases = {
+        "truncated": (data[:-40], "net.bundle: the archive is truncated or corrupted"),
+        "not a zip": (b"hello", "net.bundle: this is text, not a Spikeline bundle"),
+        "manifest a list": (rezip(data, lambda m: m.update({"manifest.json": b"[1, 2]"})),
+                            "net.bundle: bundle format None is not supported"),
+        "manifest not JSON": (rezip(data, lambda m: m.update({"manifest.json": b"{"})),
+                              "net.bundle: member manifest.json is not valid JSON"),
+        "missing": (rezip(data, lambda m: m.pop("network.json")),
+                    "net.bundle: member(s) network.json listed in the manifest are missing"),
+        "added": (rezip(data, lambda m: m.update({"a.txt": b"", "b.txt": b""})),
+                  "net.bundle: member(s) a.txt, b.txt are in the archive but not in the manifest"),
+    }
+    for name, (blob, start) in cases.items():
+        assert _message(blob).startswith(start), name
+    for member in ("encoding.json", "metadata.json", "network.json", "config.json"):
+        def replace(m, member=member):  # rewrite a member AND its manifest entry: only its decoding can object
+            m[member] = b"[1]" if member != "network.json" else b"{"
+            man = json.loads(m["manifest.json"])
+            man["members"][member] = {"sha256": sha256(m[member]), "size": len(m[member])}
+            m["manifest.json"] = json.dumps(man).encode()
+        msg = _message(rezip(data, replace))
+        assert msg.startswith("net.bundle") and member in msg, (member, msg)
+
+
+def test_metadata_records_sizes_date_and_versions(tmp_path, config):
+    import re
+
+    from deploy.bundle import is_bundle, package_versions
+
+    meta = verify_bundle_bytes(build_bundle(config)).metadata
+    assert (meta["n_inputs"], meta["n_hidden"], meta["n_outputs"]) == (16, 12, 3)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", meta["created_utc"])
+    assert meta["python"].count(".") == 2
+    path = save_bundle(tmp_path / "b.bundle", config, created="2001-02-03T04:05:06Z")
+    assert load_bundle(path).metadata["created_utc"] == "2001-02-03T04:05:06Z"
+    assert package_versions(("numpy", "no-such-package-spikeline")) == {
+        "numpy": __import__("numpy").__version__, "no-such-package-spikeline": None}
+    assert not is_bundle(tmp_path / "missing.bundle") and is_bundle(path)
+
+
+def test_non_finite_numbers_are_not_stored(config):
+    with pytest.raises(BundleError, match="the encoding cannot be stored as JSON"):
+        build_bundle(config, {"rate": float("nan")})
+    with pytest.raises(BundleError, match="the network cannot be stored as JSON"):
+        build_bundle(config, None, {"w": [float("inf")]})
+    with pytest.raises(BundleError, match="the encoding must be a JSON object"):
+        build_bundle(config, [1, 2])

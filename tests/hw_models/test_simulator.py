@@ -166,3 +166,56 @@ def test_clip_inputs_is_explicit_and_matches_chip():
     assert np.array_equal(clipped["Isyn"], fifteen["Isyn"])
     with pytest.raises(InputError, match="above 255"):
         validate_raster(np.array([[256]]), 1, clip_inputs=True)
+
+
+# -- hand-worked saturation cases: each value below is worked out by hand from reference/xylo.md, so a change
+# -- in arith.py (which the kernel and the reference share) fails here, not only against xylosim
+
+
+@pytest.mark.parametrize("args, expected", [
+    # intermediate saturation of dv = sat16(-decay(v) + i0 + i1): i -> 29999 each, dv = sat16(1 + 59998) =
+    # 32767, v = sat16(-20000 + 32767) = 12767 (without it: sat16(39999) = 32767 and a spike)
+    ((-20000, 30000, 30000, 15, 15, 15, False, 0, 32767, 0, 31), (12767, 29999, 29999, 0)),
+    # the same towards -32768: i -> -29999 each, -decay(20000) = -1, dv = -32768, v = 20000 - 32768
+    ((20000, -30000, -30000, 15, 15, 15, False, 0, 100, 0, 31), (-12768, -29999, -29999, 0)),
+    # bias saturation: dv = sat16(1 + 29999) = 30000, dv = sat16(30000 + 30000) = 32767, v = 12767
+    ((-20000, 30000, 0, 15, 15, 15, True, 30000, 32767, 0, 31), (12767, 29999, 0, 0)),
+    # final saturation: v = sat16(30000 + 30000 - 1) = 32767, one spike at threshold 32767 -> 0
+    ((30000, 30001, 0, 15, 15, 15, False, 0, 32767, 0, 31), (0, 30000, 0, 1)),
+    # -decay(v) wraps: v = -32768, dash 0: -(-32768) = 32768 -> int16 -32768; v = sat16(-65536) = -32768
+    ((-32768, 0, 0, 0, 15, 15, False, 0, 100, 0, 31), (-32768, 0, 0, 0)),
+    # the reset wraps: threshold -30000, v = 10000 -> int16(40000) = -25536 (spike 1) -> 4464 (spike 2, cap)
+    ((10001, 0, 0, 15, 15, 15, False, 0, -30000, 0, 2), (4464, 0, 0, 2)),
+    # alias copies count toward the cap: n0 = 30 already, cap 31: one more spike only
+    ((0, 20000, 0, 15, 15, 15, False, 0, 100, 30, 31), (20000 - 1 - 100, 19999, 0, 31)),
+])
+def test_neuron_step_saturation_by_hand(args, expected):
+    assert neuron_step(*args) == expected
+
+
+def test_deliver_and_shift_saturation_by_hand():
+    from hw_models.arith import deliver, sat16, wrap16
+
+    assert deliver(30000, 1000, 3) == 32767 and deliver(-30000, -1000, 3) == -32768
+    assert deliver(30000, 1000, 2) == 32000 and deliver(0, 32767, 31) == 32767
+    assert sat16(32768) == 32767 and sat16(-32769) == -32768 and sat16(-5) == -5
+    assert wrap16(32768) == -32768 and wrap16(65024) == -512 and wrap16(-32769) == 32767
+    assert shifted_weight(127, 8) == 32512 and shifted_weight(-128, 8) == -32768
+    assert shifted_weight(127, 9) == -512 and shifted_weight(-1, 0) == -1
+    assert [decay(x, 4) for x in (1, -1, 17, -17, 0, 16, -16)] == [1, -1, 1, -2, 0, 1, -1]
+
+
+@pytest.mark.parametrize("engine", ["reference", "kernel"])
+def test_intermediate_saturation_end_to_end(engine):
+    """One neuron, two synapses, dash 15, shift 8. Step 0: one event of -117 on both synapses:
+    isyn = -29952 -> -29951 after decay, dv = sat16(-59902) = -32768, v = -32768. Step 1: four events of
+    +117: isyn = sat16(-29951 + 4 * 29952) = 32767 -> 32766, dv = sat16(1 + 65532) = 32767, v = -1.
+    Without the intermediate saturation v would be sat16(-32768 + 65533) = 32765 and the neuron would spike."""
+    w_in = np.zeros((2, 1, 2), int)
+    w_in[0, 0] = [-117, -117]
+    w_in[1, 0] = [117, 117]
+    cfg = chain(n_h=1, n_in=2, weights_in=w_in, weight_shift_in=8, dash_mem=[15], dash_syn=[15],
+                dash_syn_2=[15], threshold=[1000])
+    rec = simulate(cfg, np.array([[1, 0], [0, 4]]), engine=engine)
+    assert rec["Isyn"][:, 0].tolist() == [-29951, 32766] and rec["Isyn2"][:, 0].tolist() == [-29951, 32766]
+    assert rec["Vmem"][:, 0].tolist() == [-32768, -1] and rec["Spikes"][:, 0].tolist() == [0, 0]

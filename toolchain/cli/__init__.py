@@ -4,6 +4,7 @@ so ``spikeline --help`` stays fast and an optional dependency of one command nev
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -44,6 +45,24 @@ _SHORT_HELP: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's ``main``; with ``--json`` a usage error is printed as JSON on stdout (exit 2)."""
+        argv = list(sys.argv[1:] if args is None else args)
+        wants_json = "--json" in argv[:argv.index("--")] if "--" in argv else "--json" in argv
+        if not (wants_json and standalone_mode):
+            return super().main(argv, prog_name, complete_var, standalone_mode, **extra)
+        from toolchain.cli.common import usage_error_json
+
+        try:
+            code = super().main(argv, prog_name, complete_var, False, **extra)
+        except click.ClickException as exc:
+            click.echo(usage_error_json(exc))
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 
@@ -41,3 +42,30 @@ def report_errors(func: Callable) -> Callable:
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print the result (or the problems) as JSON on stdout.")
+
+
+def usage_error_json(exc: click.ClickException) -> str:
+    """A usage error (bad option, missing argument) as the JSON document ``--json`` promises."""
+    return json.dumps({"ok": False, "error": type(exc).__name__,
+                       "problems": [{"message": exc.format_message()}]}, indent=2)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float option that refuses NaN and infinity, then checks the range like ``click.FloatRange``."""
+
+    name = "finite float range"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number (NaN and infinity are refused)", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+#: Option types for every numeric option: a float > 0 (durations, rates, learning rates), a float >= 0,
+#: any finite float, a count >= 1 and a seed (0 .. 2**63 - 1, what numpy's generators accept).
+POSITIVE = FiniteFloatRange(min=0, min_open=True)
+NON_NEGATIVE = FiniteFloatRange(min=0)
+FINITE = FiniteFloatRange()
+COUNT = click.IntRange(min=1)
+SEED = click.IntRange(min=0, max=2**63 - 1)

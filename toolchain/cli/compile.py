@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hw_models.chips import chip_names
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import POSITIVE, json_option, report_errors
 
 
 def report_stem(out: Path) -> Path:
@@ -21,7 +21,7 @@ def report_stem(out: Path) -> Path:
 @click.option("--chip", "-c", required=True, help=f"Target chip: {', '.join(chip_names())}.")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Chip configuration JSON to write; the report goes next to it (NAME.report.md/.json).")
-@click.option("--dt", type=float, default=None,
+@click.option("--dt", type=POSITIVE, default=None,
               help="Seconds per chip step (default: the network's own dt, set by `spikeline train`).")
 @click.option("--headroom-bits", type=click.IntRange(0, 8), default=None,
               help="Keep integer thresholds below 2**(15 - headroom) so membranes can overshoot. Default: with "

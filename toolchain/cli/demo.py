@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import COUNT, SEED, json_option, report_errors
 
 #: The embedded default: the Yin-Yang preset, shortened so the demo ends within minutes.
 DEMO_EPOCHS = 30
@@ -19,11 +19,11 @@ DEMO_HIDDEN = 120
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default="spikeline-demo",
               show_default=True, help="Folder for the run: network, configuration, reports.")
 @click.option("--chip", "-c", default="xylo-audio2", show_default=True, help="Target chip.")
-@click.option("--epochs", type=click.IntRange(min=1), default=DEMO_EPOCHS, show_default=True,
+@click.option("--epochs", type=COUNT, default=DEMO_EPOCHS, show_default=True,
               help="Training epochs (the full Yin-Yang preset uses more; see docs/training.md).")
-@click.option("--hidden", type=click.IntRange(min=1), default=DEMO_HIDDEN, show_default=True,
+@click.option("--hidden", type=COUNT, default=DEMO_HIDDEN, show_default=True,
               help="Hidden neurons.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the whole run.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the whole run.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted demo training from its checkpoint.")
 @json_option
 @report_errors

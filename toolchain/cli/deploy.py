@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -11,17 +10,23 @@ import numpy as np
 
 from deploy.bundle import load_deployable
 from hw_models.errors import BackendUnavailable, InputError, SpikelineError
+from hw_models.files import read_json
 from hw_models.rules import raise_if_invalid
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import COUNT, SEED, FiniteFloatRange, json_option, report_errors
 
 
 def read_json_object(path: str, what: str) -> Any:
-    try:
-        return json.loads(Path(path).read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: the {what} is not valid JSON ({exc})") from None
+    """The encoding (a JSON object that is no Spikeline document) or the float network (validated)."""
+    if what == "network":
+        from toolchain.network import NETWORK_FIX, from_dict
+
+        doc = read_json(path, "a network", NETWORK_FIX, expect="spikeline.network/")
+        from_dict(doc, source=path)  # a bundle stores only a network that loads
+        return doc
+    doc = read_json(path, "an encoding", "give a JSON object describing the input encoding", expect="")
+    if not isinstance(doc, dict):
+        raise InputError(f"{path}: the encoding must be a JSON object, got {type(doc).__name__}")
+    return doc
 
 
 def smoke_run(cfg, device: str, steps: int, rate: float, seed: int) -> dict[str, Any]:
@@ -68,11 +73,11 @@ def smoke_run(cfg, device: str, steps: int, rate: float, seed: int) -> dict[str,
               help="JSON object describing the input encoding, stored in the bundle.")
 @click.option("--network", "network_path", type=click.Path(dir_okay=False),
               help="Float network JSON the configuration was compiled from, stored in the bundle.")
-@click.option("--steps", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--steps", type=COUNT, default=100, show_default=True,
               help="Length of the smoke raster for --device.")
-@click.option("--rate", type=click.FloatRange(min=0), default=0.3, show_default=True,
+@click.option("--rate", type=FiniteFloatRange(min=0, max=15), default=0.3, show_default=True,
               help="Mean events per channel and step of the smoke raster (Poisson, capped at 15).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the smoke raster.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the smoke raster.")
 @json_option
 @report_errors
 def deploy(config: str, bundle_path: str | None, device: str | None, ram_dir: str | None,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import COUNT, POSITIVE, SEED, json_option, report_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,12 +15,12 @@ from toolchain.cli.common import json_option, report_errors
               help="Folder for the fine-tuned network.json, config.json and finetune.json.")
 @click.option("--backend", "-b", type=click.Choice(["sim", "xylosim", "samna"]), default="sim", show_default=True,
               help="What runs the forward pass: the bit-accurate simulator, xylosim, or a dev kit.")
-@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--lr", type=float, default=None, help="Adam learning rate (default: 1/20 of the run's).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Default: the run's.")
-@click.option("--train-subset", type=click.IntRange(min=1), default=None,
+@click.option("--epochs", type=COUNT, default=3, show_default=True)
+@click.option("--lr", type=POSITIVE, default=None, help="Adam learning rate (default: 1/20 of the run's).")
+@click.option("--batch-size", type=COUNT, default=None, help="Default: the run's.")
+@click.option("--train-subset", type=COUNT, default=None,
               help="Use only the first N training samples per epoch.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @json_option
 @report_errors
 def finetune_cmd(run_dir: str, out_dir: str, backend: str, epochs: int, lr: float | None, batch_size: int | None,

@@ -7,7 +7,7 @@ import json
 import click
 
 from hw_models.errors import InputError
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import NON_NEGATIVE, POSITIVE, SEED, json_option, report_errors
 
 LOSS_CHOICES = ["first-spike", "spike-count", "max-voltage", "integrated-voltage"]
 
@@ -22,7 +22,7 @@ def _make_loss(name: str):
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--networks", "-n", default=5, show_default=True, type=click.IntRange(1, 1000),
               help="How many random networks to check (seeds SEED, SEED+1, ...).")
-@click.option("--seed", default=0, show_default=True, type=int, help="First random seed.")
+@click.option("--seed", default=0, show_default=True, type=SEED, help="First random seed.")
 @click.option("--sizes", default="4,6,3", show_default=True,
               help="Layer sizes, input first, comma-separated (keep them small: finite differences cost "
                    "4 forward passes per parameter).")
@@ -31,13 +31,13 @@ def _make_loss(name: str):
 @click.option("--loss", "loss_name", type=click.Choice(LOSS_CHOICES), default=None,
               help="Loss [default: first-spike for a spiking readout, max-voltage for a leaky integrator].")
 @click.option("--recurrent", is_flag=True, help="Give every hidden layer recurrent weights.")
-@click.option("--tau-ratio", type=float, default=None,
+@click.option("--tau-ratio", type=POSITIVE, default=None,
               help="tau_mem / tau_syn (1 and 2 use the closed-form crossings) [default: random in 0.5..3].")
-@click.option("--delay", type=float, default=0.0, show_default=True,
+@click.option("--delay", type=NON_NEGATIVE, default=0.0, show_default=True,
               help="Delay in seconds of every hop after the first and of recurrent connections.")
 @click.option("--network", "network_path", type=click.Path(dir_okay=False), default=None,
               help="Check this network (spikeline.network/1 JSON) on random inputs instead of random networks.")
-@click.option("--t-end", type=float, default=0.08, show_default=True, help="Trial length in seconds.")
+@click.option("--t-end", type=POSITIVE, default=0.08, show_default=True, help="Trial length in seconds.")
 @json_option
 @report_errors
 def gradcheck(networks: int, seed: int, sizes: str, readout: str, loss_name: str | None, recurrent: bool,

@@ -11,7 +11,7 @@ from deploy.bundle import load_deployable
 from hw_models.atomic import atomic_write_text
 from hw_models.rules import raise_if_invalid
 from hw_models.simulator import validate_raster
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import COUNT, json_option, report_errors
 from toolchain.cli.sim import load_raster
 
 BACKEND_HELP = "sim: Spikeline's simulator; xylosim: SynSense's engine; samna: a connected Xylo dev kit."
@@ -29,7 +29,7 @@ EXIT_MISMATCH = 1
                    "record keys, e.g. captured on a dev kit) for the same raster.")
 @click.option("--reference", "-r", type=click.Choice(["sim", "xylosim", "samna"]), default="sim",
               show_default=True, help="The backend it must agree with, bit for bit.")
-@click.option("--history", type=click.IntRange(min=1), default=5, show_default=True,
+@click.option("--history", type=COUNT, default=5, show_default=True,
               help="How many steps of the diverging neuron's state to show, up to the divergence.")
 @click.option("--clip-inputs", is_flag=True,
               help="Let counts above 15 per channel and step be clipped to 15, as the chip does. "

@@ -7,7 +7,7 @@ import json
 import click
 
 from hw_models.errors import InputError
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import COUNT, NON_NEGATIVE, POSITIVE, SEED, json_option, report_errors
 
 
 def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
@@ -33,30 +33,30 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 @click.option("--mode", type=click.Choice(["grid", "float"]), default="grid", show_default=True,
               help="grid: quantization-aware training on the chip's grid; float: no weight/threshold "
                    "quantization (for comparison).")
-@click.option("--epochs", type=int, default=None, help="Number of epochs (default: the task's preset).")
-@click.option("--batch-size", type=int, default=None, help="Minibatch size (default: the task's preset).")
-@click.option("--lr", type=float, default=None, help="Adam learning rate (default: the task's preset).")
+@click.option("--epochs", type=COUNT, default=None, help="Number of epochs (default: the task's preset).")
+@click.option("--batch-size", type=COUNT, default=None, help="Minibatch size (default: the task's preset).")
+@click.option("--lr", type=POSITIVE, default=None, help="Adam learning rate (default: the task's preset).")
 @click.option("--hidden", default=None, help="Hidden layer sizes, comma separated, e.g. 200 or 100,50.")
 @click.option("--engine", type=click.Choice(["fp", "fp-forward", "eventprop"]), default="fp",
               show_default=True, help="Exact gradient engine (all give the same gradient; fp is fastest).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial weights and of the minibatch order.")
-@click.option("--hop-delay-steps", type=float, default=None,
+@click.option("--hop-delay-steps", type=NON_NEGATIVE, default=None,
               help="Delay of every hidden hop in chip steps (default 0.5: the mean of the chip's 0..1 "
                    "step; 1.0 is DESIGN.md's one step).")
-@click.option("--train-subset", type=int, default=None,
+@click.option("--train-subset", type=COUNT, default=None,
               help="Train on the first N training samples only (quick experiments).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any training setting (VALUE is JSON), e.g. --set gamma=0.9 "
                    "--set 'loss_options={\"gain\": 3.0}'. Repeatable.")
 @click.option("--task-option", "task_opts", multiple=True, metavar="KEY=VALUE",
               help="A task option, e.g. --task-option encoding=delta for fsdd. Repeatable.")
-@click.option("--workers", type=int, default=None,
+@click.option("--workers", type=COUNT, default=None,
               help="Worker processes for the per-sample work (default: every core).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT/last.ckpt (same settings required); the result "
                    "equals an uninterrupted run bit for bit.")
-@click.option("--stop-after", type=int, default=None,
+@click.option("--stop-after", type=COUNT, default=None,
               help="Stop after this many epochs in this call (continue later with --resume).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 @json_option

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import COUNT, json_option, report_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +18,7 @@ from toolchain.cli.common import json_option, report_errors
                    "`spikeline train`).")
 @click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
               help="Which split to evaluate; training never sees the test split.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N samples.")
+@click.option("--limit", type=COUNT, default=None, help="Evaluate only the first N samples.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Report folder (default: NETWORK's folder / verify).")
 @json_option

@@ -98,7 +98,13 @@ def metadata_inputs(meta: dict, n_inputs: int, dt: float, split: str = "test", l
         raise InputError("the network's metadata names no task and/or t_end; networks from `spikeline train` "
                          "carry both (or pass task=...)")
     options = dict(meta.get("task_options") or {}) if task_options is None else dict(task_options)
-    part = load_task(task, **options).split(split)
+    loaded = load_task(task, **options)
+    data_channels = meta["clock"].get("first_channel") if meta.get("clock") else n_inputs
+    if loaded.n_inputs != data_channels:
+        raise InputError(f"task {task!r} has {loaded.n_inputs} input channels, the network takes {data_channels} "
+                         f"data channels: it was not trained on {task!r} (pass the task it was trained on"
+                         f"{', ' + repr(meta['task']) if meta.get('task') else ''})")
+    part = loaded.split(split)
     n = len(part.labels) if limit is None else min(limit, len(part.labels))
     clock = meta.get("clock")
     if clock:  # networks trained before clock periods were recorded tick once per step ("n_steps")

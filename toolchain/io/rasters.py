@@ -25,6 +25,7 @@ import numpy as np
 
 from hw_models.atomic import atomic_save_with
 from hw_models.errors import InputError
+from hw_models.files import read_bytes, read_npy, read_npz
 
 FORMAT = "spikeline.rasters/1"
 
@@ -50,22 +51,22 @@ def save_rasters(path: str | os.PathLike, rasters: np.ndarray, labels: np.ndarra
 
 def load_rasters(path: str | os.PathLike) -> RasterFile:
     """Read a ``.npy`` raster or an ``.npz`` from ``spikeline encode``; refuse anything else in one line."""
+    fix = "write one with `spikeline encode` or numpy.save('raster.npy', counts)"
+    if read_bytes(path, "raster").startswith(b"PK"):
+        data = read_npz(path, "a raster file", fix)
+    else:
+        return RasterFile(read_npy(path, "a raster", fix))
+    if "rasters" not in data:
+        raise InputError(f"{path}: an .npz raster file needs an array 'rasters' (it has "
+                         f"{', '.join(data) or 'none'}); write one with `spikeline encode`")
     try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read a raster ({exc}); write one with `spikeline encode` or "
-                         "numpy.save('raster.npy', counts)") from None
-    if isinstance(data, np.ndarray):
-        return RasterFile(data)
-    with data:
-        if "rasters" not in data.files:
-            raise InputError(f"{path}: an .npz raster file needs an array 'rasters' (it has "
-                             f"{', '.join(data.files) or 'none'}); write one with `spikeline encode`")
-        meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
-        labels = data["labels"] if "labels" in data.files else None
-        names = [str(n) for n in data["class_names"]] if "class_names" in data.files else None
-        rasters = data["rasters"]
+        meta = json.loads(str(data["meta"])) if "meta" in data else {}
+    except ValueError:
+        raise InputError(f"{path}: its 'meta' entry is not JSON; {fix}") from None
+    labels = data.get("labels")
+    names = [str(n) for n in data["class_names"]] if "class_names" in data else None
+    rasters = data["rasters"]
     if labels is not None and (labels.ndim != 1 or rasters.ndim != 3 or labels.size != rasters.shape[0]):
         raise InputError(f"{path}: {labels.size} labels for rasters of shape {rasters.shape}; they must "
                          "match one label per sample (B, T, N_in)")
-    return RasterFile(rasters, labels, names, meta)
+    return RasterFile(rasters, labels, names, meta if isinstance(meta, dict) else {})

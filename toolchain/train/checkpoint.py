@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from hw_models.atomic import atomic_write_bytes
+from hw_models.files import file_kind, read_bytes
 from toolchain.train.errors import CheckpointError
 
 FORMAT = "spikeline.checkpoint/1"
@@ -115,7 +116,7 @@ def encode_checkpoint(ckpt: Checkpoint) -> bytes:
 def decode_checkpoint(data: bytes, source: str = "checkpoint") -> Checkpoint:
     """Parse checkpoint bytes; :class:`CheckpointError` if they are not an intact checkpoint."""
     if not data.startswith(MAGIC):
-        raise CheckpointError(f"{source} is not a Spikeline checkpoint (wrong file type)")
+        raise CheckpointError(f"{source} is {file_kind(data)}, not a Spikeline checkpoint (wrong file type)")
     if len(data) < len(MAGIC) + 8 + _DIGEST:
         raise CheckpointError(f"{source} is truncated ({len(data)} bytes)")
     body, digest = data[:-_DIGEST], data[-_DIGEST:]
@@ -152,7 +153,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
-    return decode_checkpoint(path.read_bytes(), source=str(path))
+    data = read_bytes(path, "checkpoint", lambda message: CheckpointError(f"{path}: {message}"))
+    return decode_checkpoint(data, source=str(path))
 
 
 def require_same_settings(saved: dict[str, Any], current: dict[str, Any]) -> None:

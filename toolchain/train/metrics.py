@@ -18,6 +18,7 @@ import numpy as np
 
 from hw_models.atomic import atomic_write_text
 from hw_models.errors import InputError
+from hw_models.files import file_kind, read_bytes
 
 
 def _check_finite(node: Any, where: str) -> None:
@@ -71,12 +72,18 @@ class MetricsLog:
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     """All records of a JSON-lines metrics file; a malformed line raises InputError naming it."""
+    data = read_bytes(path, "a metrics file")
+    if file_kind(data) not in ("text", "an empty file"):
+        raise InputError(f"{path}: this is {file_kind(data)}, not a metrics file (JSON lines)")
     records = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{n}: not a JSON line ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{n}: a metrics line must be a JSON object")
+        records.append(record)
     return records

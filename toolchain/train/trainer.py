@@ -41,6 +41,8 @@ import numpy as np
 from hw_models.atomic import atomic_write_text
 from hw_models.chips import get_chip, tau_from_dash
 from hw_models.errors import InputError, SpikelineError, Violation
+from hw_models.files import read_json
+from hw_models.lock import folder_lock
 from toolchain.data import class_names, load_task, task_names, task_options
 from toolchain.data.inputs import clock_period, clock_ticks, task_inputs
 from toolchain.data.tasks import Task
@@ -549,8 +551,13 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     if task is not None and task.dt != config.dt:
         raise InputError(f"the task's events lie on a {task.dt} s grid but the trainer's dt is {config.dt} s; "
                          "build the task with dt=config.dt")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir, "training run"):
+        return _train(config, Path(out_dir), resume, workers, stop_after, quiet, evaluate_test, task)
+
+
+def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, stop_after: int | None, quiet: bool,
+           evaluate_test: bool, task: Task | None) -> TrainResult:
+    """:func:`train`, with the output folder locked."""
     task = task if task is not None else load_config_task(config)
     sizes = layer_sizes(config, task)
     if config.mode == "grid":
@@ -639,10 +646,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
 
 def load_settings(path: str | os.PathLike) -> TrainConfig:
     """A :class:`TrainConfig` from a JSON file of settings (e.g. the ``settings`` of a checkpoint)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the settings file ({exc})") from None
+    doc = read_json(path, "a settings file", "give a JSON object of training settings", expect="")
     if not isinstance(doc, dict):
         raise InputError(f"{path}: the settings file must hold a JSON object")
     return TrainConfig.from_dict(doc)
