@@ -20,9 +20,14 @@ from types import ModuleType
 from hw_models.errors import SpikelineError
 
 #: format name -> module implementing it
-FORMATS: dict[str, str] = {}
+FORMATS: dict[str, str] = {
+    "nir": "toolchain.io.nir",
+    "rockpool": "toolchain.io.rockpool",
+}
 #: file-name ending -> format name
-EXTENSIONS: dict[str, str] = {}
+EXTENSIONS: dict[str, str] = {
+    ".nir": "nir",
+}
 
 
 class FormatError(SpikelineError):
