@@ -172,7 +172,7 @@ def network_from_module(module, dt: float | None = None) -> Network:
             taus_s.append(ts)
             taus_m.append(tm)
             thresholds.append(_values(mod.threshold, n))
-            recurrent.append(_values(mod.w_rec).reshape(n, n) / dt if hasattr(mod, "w_rec") else None)
+            recurrent.append(_values(mod.w_rec).reshape(n, n) / dt if bool(getattr(mod, "_has_rec", False)) else None)
             pending = None
         else:
             raise FormatError(f"{name}: not supported in a rockpool model import (supported: Linear, "
