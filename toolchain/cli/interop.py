@@ -33,6 +33,7 @@ def export_cmd(source: str, fmt: str | None, out_path: str, record: str | None, 
     Example:
       spikeline export runs/yinyang/network.json --out yinyang.nir
       spikeline export config.json --format onnx --record spikes --out chip.onnx
+      spikeline export config.json --format rockpool --out spec.json
     """
     from toolchain.io import format_for, format_module, load_source
 
@@ -53,19 +54,30 @@ def export_cmd(source: str, fmt: str | None, out_path: str, record: str | None, 
               help="Format of SOURCE (default: from its file name's ending).")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
               help="network.json or config.json to write (atomically).")
+@click.option("--dt", type=float, default=None,
+              help="NIR: the time step in seconds the graph was made for (default: its metadata, or the "
+                   "profile's exporter default).")
+@click.option("--profile", type=click.Choice(["snntorch", "norse", "rockpool"]), default=None,
+              help="NIR: read the graph as this exporter writes it (see docs/interop.md).")
+@click.option("--chip", default=None, help="rockpool specification: the chip it is for (xylo-audio2, xylo-imu, "
+                                           "xylo-audio3).")
 @json_option
 @report_errors
-def import_cmd(source: str, fmt: str | None, out_path: str, as_json: bool) -> None:
+def import_cmd(source: str, fmt: str | None, out_path: str, dt: float | None, profile: str | None,
+               chip: str | None, as_json: bool) -> None:
     """Read SOURCE from another tool's format into a Spikeline network or chip configuration.
 
     \b
     Example:
       spikeline import model.nir --out network.json
+      spikeline import snn.nir --profile snntorch --out network.json
+      spikeline import spec.json --format rockpool --chip xylo-audio2 --out config.json
     """
     from toolchain.io import format_for, format_module
 
     fmt = format_for(source, fmt)
-    obj = format_module(fmt).import_file(Path(source))
+    options = {k: v for k, v in (("dt", dt), ("profile", profile), ("chip", chip)) if v is not None}
+    obj = format_module(fmt).import_file(Path(source), **options)
     written = obj.save(out_path)
     if as_json:
         click.echo(json.dumps({"ok": True, "format": fmt, "out": str(written)}))

@@ -20,9 +20,16 @@ from types import ModuleType
 from hw_models.errors import SpikelineError
 
 #: format name -> module implementing it
-FORMATS: dict[str, str] = {"onnx": "toolchain.io.onnx"}
+FORMATS: dict[str, str] = {
+    "nir": "toolchain.io.nir",
+    "onnx": "toolchain.io.onnx",
+    "rockpool": "toolchain.io.rockpool",
+}
 #: file-name ending -> format name
-EXTENSIONS: dict[str, str] = {".onnx": "onnx"}
+EXTENSIONS: dict[str, str] = {
+    ".nir": "nir",
+    ".onnx": "onnx",
+}
 
 
 class FormatError(SpikelineError):
