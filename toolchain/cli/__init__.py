@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "deploy": "toolchain.cli.deploy:deploy",
     "doctor": "toolchain.cli.doctor:doctor",
     "train": "toolchain.cli.train:train_cmd",
+    "sweep": "toolchain.cli.sweep:sweep_cmd",
     "export": "toolchain.cli.interop:export_cmd",
     "import": "toolchain.cli.interop:import_cmd",
 }
@@ -36,6 +37,7 @@ _SHORT_HELP: dict[str, str] = {
     "deploy": "Write a verified bundle or RAM image, or apply a configuration to a backend.",
     "doctor": "Check installed packages, working backends, connected dev kits, bad installs.",
     "train": "Train a network on a task on a chip's grid (exact gradients, checkpoints, resume).",
+    "sweep": "Train, compile and verify seeds x settings (on Dask if asked); mean and spread per setting.",
     "export": "Write a network or chip configuration as NIR, ONNX or a rockpool specification.",
     "import": "Read a NIR graph or rockpool specification into a network or chip configuration.",
 }
