@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import json_option, report_errors, scheduler_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,10 +20,11 @@ from toolchain.cli.common import json_option, report_errors
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N samples.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Report folder (default: NETWORK's folder / verify).")
+@scheduler_options
 @json_option
 @report_errors
 def verify_cmd(network: str, config: str, task: str | None, split: str, limit: int | None, out_dir: str | None,
-               as_json: bool) -> None:
+               scheduler: str | None, as_json: bool) -> None:
     """Run a test split through the float NETWORK, its chip-grid twin and the bit-accurate simulation of
     CONFIG, and write report.md, report.json and figures side by side.
 
@@ -41,7 +42,10 @@ def verify_cmd(network: str, config: str, task: str | None, split: str, limit: i
     cfg = load_config(config)
     report_json = Path(config).with_name(Path(config).stem + ".report.json")
     options = json.loads(report_json.read_text()) if report_json.exists() else None
-    result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options)
+    from toolchain.dist import make_executor
+
+    with make_executor(scheduler) as executor:
+        result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options, executor=executor)
     out = Path(out_dir) if out_dir else Path(network).resolve().parent / "verify"
     files = write_report(result, out)
     if as_json:

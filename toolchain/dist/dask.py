@@ -1,7 +1,7 @@
 """Run work on a Dask cluster: a ``LocalCluster`` here, or any running scheduler (SSH, Kubernetes, HPC).
 
-* Objects every task needs (the network of a step, the data of a run) are scattered to all workers once
-  (:meth:`DaskExecutor.share`) and tasks take them by reference.
+* Objects every task needs (the network of a step, the data of a run) are scattered once
+  (:meth:`DaskExecutor.share`); tasks take them by reference and each worker fetches them once.
 * Every worker compiles the numba kernels once when it starts (a worker plugin runs a tiny forward pass and
   gradient), so no task pays for compilation; a worker restarted after a crash warms up again.
 * A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -29,9 +30,12 @@ MAX_REPEATS = 3
 
 
 def warm_up() -> str:
-    """Compile the event-driven kernels in this process: a forward pass and an FP gradient on a tiny network."""
+    """Compile the kernels in this process: a forward pass and an FP gradient on tiny networks (every loss,
+    recurrent), and the bit-accurate simulator on a tiny configuration."""
     import numpy as np
 
+    from hw_models.config import ChipConfig
+    from hw_models.simulator import simulate
     from toolchain.grad.api import loss_and_grad
     from toolchain.losses import LOSSES
     from toolchain.network import Network
@@ -41,6 +45,9 @@ def warm_up() -> str:
         loss = loss_type()
         net = Network.random([2, 3, 2], seed=0, weight_mean=3.0, readout=loss.readout, recurrent_std=0.5)
         loss_and_grad(net, [sample], [0], loss, t_end=0.02)
+    config = ChipConfig.create("xylo-audio2", 1e-3, weights_in=np.ones((2, 3), int), weights_out=np.ones((3, 2), int),
+                               threshold=10, threshold_out=10)
+    simulate(config, np.ones((2, 4, 2), np.int64))
     return "ok"
 
 
@@ -49,8 +56,9 @@ class _WarmUp(distributed.WorkerPlugin if distributed is not None else object):
 
     name = "spikeline-warm-up"
 
-    def setup(self, worker) -> None:  # noqa: D401 - Dask's plugin hook
-        warm_up()
+    async def setup(self, worker) -> None:
+        # compile in a thread: the worker keeps answering the scheduler and its peers meanwhile
+        await asyncio.get_running_loop().run_in_executor(None, warm_up)
 
 
 class Shared:
@@ -94,7 +102,7 @@ class DaskExecutor(Executor):
 
     # -- the executor interface ---------------------------------------------------------------------------------
     def share(self, obj: Any) -> Shared:
-        return Shared(obj, self._call(lambda: self.client.scatter(obj, broadcast=True, hash=False)))
+        return Shared(obj, self._scatter(obj))
 
     def map(self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any) -> list[Any]:
         lost = (distributed.KilledWorker, distributed.client.FutureCancelledError)
@@ -109,7 +117,7 @@ class DaskExecutor(Executor):
                                          f"{exc}); check the workers' logs") from None
                 for s in shared:  # the copies on the workers may have gone with a worker: send them again
                     if isinstance(s, Shared):
-                        s.future = self._call(lambda s=s: self.client.scatter(s.obj, broadcast=True, hash=False))
+                        s.future = self._scatter(s.obj)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
@@ -123,6 +131,11 @@ class DaskExecutor(Executor):
                     pass
 
     # -- helpers ----------------------------------------------------------------------------------------------
+    def _scatter(self, obj: Any) -> Any:
+        """One copy on one worker; the others fetch it from there once, when their first task needs it (a
+        broadcast would wait for a worker that is still starting)."""
+        return self._call(lambda: self.client.scatter(obj, hash=False))
+
     def _call(self, fn: Callable[[], Any]) -> Any:
         comm_closed = distributed.comm.core.CommClosedError
         try:

@@ -1,5 +1,6 @@
-"""Training on a real Dask LocalCluster (2 worker processes) is bit-identical to one process, also when a worker
-process is killed mid-run, and a run whose scheduler goes away resumes from its checkpoint to the same result."""
+"""On a real Dask LocalCluster (2 worker processes): training is bit-identical to one process, also when a worker
+process is killed mid-run; a run whose scheduler goes away resumes from its checkpoint to the same result; sharded
+verification equals one process."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import numpy as np
 import pytest
 
 from toolchain.dist import SchedulerError, make_executor
+from toolchain.network import Network
 from toolchain.train import load_checkpoint
 from toolchain.train.trainer import TrainConfig, train
 
 pytest.importorskip("distributed")
 
+DT = 0.5e-3
 # 5-24-3 Yin-Yang, 64 training samples in batches of 16: four steps an epoch
 RUN = dict(task="yinyang", dt=0.5e-3, hidden=[24], dash_syn=[3, 3], dash_mem=[5, 5],
            init_psp=[[0.4, 0.15], [0.15, 0.02]], loss="first-spike", loss_options={"tau0": 1e-3}, t_end=0.06,
@@ -117,3 +120,25 @@ def test_a_scheduler_that_goes_away_ends_with_a_clear_error_and_resume_continues
     assert 1 <= done < 3
     train(TrainConfig(**RUN, epochs=3), tmp_path, resume=True)
     assert_same_run(serial_run, tmp_path)
+
+
+def test_sharded_verify_equals_one_process(cluster):
+    from toolchain.compile import compile_network
+    from toolchain.verify import verify
+    from toolchain.verify.report import to_dict
+
+    net = Network.random([5, 40, 3], seed=3, tau_syn=-DT / np.log(1 - 2**-3), tau_mem=-DT / np.log(1 - 2**-5),
+                         weight_mean=[0.6, 0.4], weight_std=[0.8, 0.6], delays=[0, DT], dt=DT)
+    net.metadata.update(task="yinyang", task_options={"dt": DT}, t_end=0.06, decision="first-spike")
+    config, _ = compile_network(net, "xylo-audio2")
+    one = verify(net, config, limit=90)
+    sharded = verify(net, config, limit=90, executor=cluster)
+    assert 0 < one.accuracy("bit-accurate") and one.models["bit-accurate"].spike_counts[0].sum() > 0
+    assert json.dumps(to_dict(one), sort_keys=True, default=str) == json.dumps(to_dict(sharded), sort_keys=True,
+                                                                             default=str)
+    for name in one.models:
+        a, b = one.models[name], sharded.models[name]
+        assert np.array_equal(a.predictions, b.predictions)
+        for x, y in zip(a.spike_counts + a.first_times, b.spike_counts + b.first_times, strict=True):
+            assert np.array_equal(x, y)
+    assert all(np.array_equal(x, y) for x, y in zip(one.sample_chip_layers, sharded.sample_chip_layers, strict=True))
