@@ -28,7 +28,8 @@ def parse_scheduler(value: str | None) -> tuple[str, Any]:
     if m:
         n = int(m.group(1))
         if n < 1:
-            raise SchedulerError(f"--scheduler {value}: a local cluster needs at least 1 worker (local:1, local:2, ...)")
+            raise SchedulerError(f"--scheduler {value}: a local cluster needs at least 1 worker "
+                                 "(local:1, local:2, ...)")
         return "local", n
     if re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+(:\d+)?/?", value):
         return "address", value

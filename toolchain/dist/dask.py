@@ -41,7 +41,7 @@ def warm_up() -> str:
     from toolchain.network import Network
 
     sample = (np.array([0.001, 0.002, 0.003]), np.array([0, 1, 0]))
-    for name, loss_type in LOSSES.items():
+    for loss_type in LOSSES.values():
         loss = loss_type()
         net = Network.random([2, 3, 2], seed=0, weight_mean=3.0, readout=loss.readout, recurrent_std=0.5)
         loss_and_grad(net, [sample], [0], loss, t_end=0.02)

@@ -24,7 +24,7 @@ def tree_sum(values: Sequence[T], add: Callable[[T, T], T], width: int | None = 
         raise ValueError("tree_sum of nothing")
     level: list[T | None] = list(values) + [None] * ((width or _pow2(len(values))) - len(values))
     while len(level) > 1:
-        level = [a if b is None else b if a is None else add(a, b) for a, b in zip(level[::2], level[1::2])]
+        level = [a if b is None else b if a is None else add(a, b) for a, b in zip(level[::2], level[1::2], strict=True)]
     assert level[0] is not None
     return level[0]
 
