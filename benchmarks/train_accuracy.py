@@ -31,7 +31,7 @@ def run_task(task: str, mode: str, workers: int, seed: int) -> dict:
     out = RUNS / (task if mode == "grid" else f"{task}-float")
     config = preset_config(task, mode=mode, seed=seed)
     start = time.perf_counter()
-    result = train(config, out, workers=workers, quiet=False)
+    result = train(config, out, scheduler=None if workers == 1 else f"local:{workers}", quiet=False)
     summary = {**result.summary, "total_seconds": time.perf_counter() - start}
     print(json.dumps(summary))
     return summary
@@ -43,13 +43,14 @@ def parallel_check(task: str = "yinyang", n_samples: int = 2000) -> dict:
     processes, compilation in each worker, data loading); a warm-up run compiles the main process first."""
     out = {"task": task, "samples": n_samples}
     train(preset_config(task, epochs=1, train_subset=64, val_subset=16), RUNS / "parallel-check-warmup",
-          workers=1, evaluate_test=False)
+          evaluate_test=False)
     for workers in (1, 2):
         seconds = {}
         for epochs in (1, 4):
             config = preset_config(task, epochs=epochs, train_subset=n_samples, val_subset=200)
             start = time.perf_counter()
-            train(config, RUNS / f"parallel-check-{workers}", workers=workers, evaluate_test=False)
+            train(config, RUNS / f"parallel-check-{workers}", scheduler=None if workers == 1 else f"local:{workers}",
+                  evaluate_test=False)
             seconds[epochs] = time.perf_counter() - start
         out[f"epoch_{workers}"] = (seconds[4] - seconds[1]) / 3
         out[f"startup_{workers}"] = seconds[1] - out[f"epoch_{workers}"]

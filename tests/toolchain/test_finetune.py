@@ -14,7 +14,7 @@ from toolchain.train.trainer import train
 
 def test_finetune_a_tiny_run(tmp_path):
     config = preset_config("yinyang", hidden=[24], epochs=2, train_subset=300, val_subset=200, seed=1)
-    train(config, tmp_path / "run", workers=1)
+    train(config, tmp_path / "run")
     res = CliRunner().invoke(main, ["finetune", str(tmp_path / "run"), "--out", str(tmp_path / "ft"),
                                     "--epochs", "1", "--train-subset", "96", "--json"])
     assert res.exit_code == 0, res.output

@@ -25,10 +25,8 @@ from toolchain.train import (
     HyperparameterError,
     LRSchedule,
     MetricsLog,
-    SampleMap,
     TrainingProgress,
     clip_global_norm,
-    global_norm,
     load_checkpoint,
     minibatches,
     read_metrics,
@@ -422,19 +420,6 @@ def test_minibatches_cover_every_sample_once_and_are_seeded():
     assert np.array_equal(np.concatenate(in_order), np.arange(5))
     with pytest.raises(HyperparameterError, match="batch_size: must be a whole number >= 1, got 0"):
         minibatches(10, 0, np.random.default_rng(0))
-
-
-def test_sample_map_gives_the_same_ordered_results_with_two_workers():
-    rng = np.random.default_rng(1)
-    items = [{"g": rng.normal(size=50)} for _ in range(9)]
-    with SampleMap(workers=1) as inline:
-        serial = inline(global_norm, items)
-    with SampleMap(workers=2) as pmap:
-        parallel = pmap(global_norm, items)
-        assert pmap(global_norm, items[:1]) == serial[:1]
-    assert parallel == serial  # same floats, same order: sums over them are bit-identical
-    with pytest.raises(HyperparameterError, match="workers"):
-        SampleMap(workers=0)
 
 
 def softmax_regression_run(out, epochs, interrupt_at=None, resume=False):

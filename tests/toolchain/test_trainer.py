@@ -28,10 +28,10 @@ from toolchain.train.grid import quantize_weights
 from toolchain.train.presets import preset_config
 from toolchain.train.trainer import (
     TrainConfig,
-    _chunk_step,
     build_network,
     evaluate,
     initial_parameters,
+    sample_step,
     threshold_jitter,
     train,
     with_threshold_factors,
@@ -205,8 +205,7 @@ def test_threshold_factors_scale_a_copy_and_the_threshold_gradient_follows_the_c
     assert np.all(net.threshold[0] == 1.0) and jittered.weights[0] is net.weights[0]
     sample = (rng.uniform(0, 0.03, 12), rng.integers(0, 3, 12))
     loss = FirstSpikeCE(tau0=2e-3, tau1=0.2)
-    (value, grads, _, _), = _chunk_step((net, [(as_sample(sample, 3), factors)], [1], loss, 0.08, "fp",
-                                         "first-spike", None))
+    value, grads, _, _ = sample_step(net, as_sample(sample, 3), factors, 1, (loss, 0.08, "fp", "first-spike", None))
     # oracle: central differences on the jittered network give dL/d(f theta); dL/dtheta = f dL/d(f theta)
     _, fd, stats = loss_and_grad(jittered, [sample], [1], loss, 0.08, engine="finite-diff")
     assert value > 0

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "toolchain.cli.doctor:doctor",
     "train": "toolchain.cli.train:train_cmd",
     "encode": "toolchain.cli.encode:encode_cmd",
+    "sweep": "toolchain.cli.sweep:sweep_cmd",
     "export": "toolchain.cli.interop:export_cmd",
     "import": "toolchain.cli.interop:import_cmd",
 }
@@ -39,6 +40,7 @@ _SHORT_HELP: dict[str, str] = {
     "doctor": "Check installed packages, working backends, connected dev kits, bad installs.",
     "train": "Train a network on a task on a chip's grid (exact gradients, checkpoints, resume).",
     "encode": "A task's split as the chip's input rasters with labels, exactly as verify builds them.",
+    "sweep": "Train, compile and verify seeds x settings (on Dask if asked); mean and spread per setting.",
     "export": "Write a network or chip configuration as NIR, ONNX or a rockpool specification.",
     "import": "Read a NIR graph or rockpool specification into a network or chip configuration.",
 }

@@ -69,3 +69,22 @@ NON_NEGATIVE = FiniteFloatRange(min=0)
 FINITE = FiniteFloatRange()
 COUNT = click.IntRange(min=1)
 SEED = click.IntRange(min=0, max=2**63 - 1)
+
+
+def scheduler_options(func: Callable) -> Callable:
+    """``--scheduler WHERE`` and its older spelling ``--workers N`` (= ``--scheduler local:N``; 1 = this process).
+    The command receives one ``scheduler`` argument."""
+    from toolchain.dist.base import SCHEDULER_HELP
+
+    @functools.wraps(func)
+    def wrapper(*args, scheduler: str | None = None, workers: int | None = None, **kwargs):
+        if workers is not None and scheduler is not None:
+            raise click.UsageError("give --scheduler or --workers, not both (--workers N is --scheduler local:N)")
+        if workers is not None:
+            scheduler = "serial" if workers == 1 else f"local:{workers}"
+        return func(*args, scheduler=scheduler, **kwargs)
+
+    wrapper = click.option("--workers", type=click.IntRange(min=1), default=None, metavar="N",
+                           help="Older spelling of --scheduler local:N (1: this process).")(wrapper)
+    return click.option("--scheduler", default=None, metavar="WHERE",
+                        help=SCHEDULER_HELP[0].upper() + SCHEDULER_HELP[1:] + " (docs/scaling.md).")(wrapper)

@@ -47,7 +47,7 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     start = time.perf_counter()
     say(f"[1/4] training Yin-Yang on the {chip} grid ({epochs} epochs, 5-{hidden}-3) -> {out / 'train'}")
     config = preset_config("yinyang", chip=chip, epochs=epochs, hidden=[hidden], seed=seed)
-    result = train(config, out / "train", resume=resume, workers=None, quiet=as_json)
+    result = train(config, out / "train", resume=resume, quiet=as_json)
     network_path = out / "train" / "network.json"
 
     say(f"[2/4] compiling for {chip}")

@@ -7,7 +7,7 @@ import json
 import click
 
 from hw_models.errors import InputError
-from toolchain.cli.common import COUNT, NON_NEGATIVE, POSITIVE, SEED, json_option, report_errors
+from toolchain.cli.common import COUNT, NON_NEGATIVE, POSITIVE, SEED, json_option, report_errors, scheduler_options
 
 
 def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
@@ -51,8 +51,7 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
                    "--set 'loss_options={\"gain\": 3.0}'. Repeatable.")
 @click.option("--task-option", "task_opts", multiple=True, metavar="KEY=VALUE",
               help="A task option, e.g. --task-option encoding=delta for fsdd. Repeatable.")
-@click.option("--workers", type=COUNT, default=None,
-              help="Worker processes for the per-sample work (default: every core).")
+@scheduler_options
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT/last.ckpt (same settings required); the result "
                    "equals an uninterrupted run bit for bit.")
@@ -63,7 +62,7 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 @report_errors
 def train_cmd(task: str, chip: str, out_dir: str, mode: str, epochs: int | None, batch_size: int | None,
               lr: float | None, hidden: str | None, engine: str, seed: int, hop_delay_steps: float | None,
-              train_subset: int | None, sets: tuple[str, ...], task_opts: tuple[str, ...], workers: int | None,
+              train_subset: int | None, sets: tuple[str, ...], task_opts: tuple[str, ...], scheduler: str | None,
               resume: bool, stop_after: int | None, quiet: bool, as_json: bool) -> None:
     """Train a spiking network for TASK on CHIP's grid and write OUT/network.json.
 
@@ -76,6 +75,7 @@ def train_cmd(task: str, chip: str, out_dir: str, mode: str, epochs: int | None,
       spikeline train --task digits --out runs/digits --epochs 5 --train-subset 300
       spikeline train --task fsdd --out runs/fsdd --mode float --set gamma=0.9
       spikeline train --task yinyang --out runs/yinyang --resume
+      spikeline train --task fsdd --out runs/fsdd --scheduler local:2
     """
     from toolchain.train.presets import preset_config
     from toolchain.train.trainer import train
@@ -93,7 +93,7 @@ def train_cmd(task: str, chip: str, out_dir: str, mode: str, epochs: int | None,
     if task_opts:
         overrides["task_options"] = _parse_pairs(task_opts, "--task-option")
     config = preset_config(task, **overrides)
-    result = train(config, out_dir, resume=resume, workers=workers, stop_after=stop_after,
+    result = train(config, out_dir, resume=resume, scheduler=scheduler, stop_after=stop_after,
                    quiet=quiet or as_json)
     summary = {"ok": True, "out": str(out_dir), **result.summary}
     if as_json:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from toolchain.cli.common import COUNT, json_option, report_errors
+from toolchain.cli.common import COUNT, json_option, report_errors, scheduler_options
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,10 +21,11 @@ from toolchain.cli.common import COUNT, json_option, report_errors
 @click.option("--limit", type=COUNT, default=None, help="Evaluate only the first N samples.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Report folder (default: NETWORK's folder / verify).")
+@scheduler_options
 @json_option
 @report_errors
 def verify_cmd(network: str, config: str, task: str | None, split: str, limit: int | None, out_dir: str | None,
-               as_json: bool) -> None:
+               scheduler: str | None, as_json: bool) -> None:
     """Run a test split through the float NETWORK, its chip-grid twin and the bit-accurate simulation of
     CONFIG, and write report.md, report.json and figures side by side: accuracies with 95 % intervals, the compile
     report (CONFIG's NAME.report.json), firing rates, one sample float vs chip, the training curve (metrics.jsonl
@@ -48,7 +49,11 @@ def verify_cmd(network: str, config: str, task: str | None, split: str, limit: i
     say(f"verify: {task or net.metadata.get('task')} {split} split on {cfg.chip}"
         + (f" (compile settings from {report_json})" if options else
            " (no compile report beside the configuration: finding its compile settings)"))
-    result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options, progress=not as_json)
+    from toolchain.dist import make_executor
+
+    with make_executor(scheduler) as executor:
+        result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options, executor=executor,
+                        progress=not as_json)
     out = Path(out_dir) if out_dir else Path(network).resolve().parent / "verify"
     metrics = Path(network).with_name("metrics.jsonl")
     files = write_report(result, out, compile_doc=options,

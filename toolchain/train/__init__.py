@@ -13,12 +13,11 @@ from toolchain.train.checkpoint import (
 from toolchain.train.errors import CheckpointError, HyperparameterError
 from toolchain.train.metrics import MetricsLog, read_metrics
 from toolchain.train.optim import Adam, LRSchedule, clip_global_norm, global_norm
-from toolchain.train.parallel import SampleMap, default_workers
 from toolchain.train.progress import TrainingProgress
 
 __all__ = [
     "Adam", "Checkpoint", "CheckpointError", "HyperparameterError", "LRSchedule", "MetricsLog",
-    "SampleMap", "TrainingProgress", "clip_global_norm", "default_workers", "global_norm",
+    "TrainingProgress", "clip_global_norm", "global_norm",
     "load_checkpoint", "minibatches", "read_metrics", "require_same_settings", "rng_from_state",
     "rng_state", "save_checkpoint",
 ]

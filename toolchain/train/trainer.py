@@ -20,9 +20,10 @@ layer then (toolchain/compile/units.py), i.e. 0 to 1 step later, half a step on 
 every later hop is therefore ``hop_delay_steps * dt`` with ``hop_delay_steps = 0.5`` by default;
 ``1.0`` reproduces DESIGN.md's "one dt per hop". It is recorded in the network's metadata.
 
-Parallelism: the per-sample forward pass and gradient run in ``workers`` processes
-(:class:`~toolchain.train.parallel.SampleMap`); the batch gradient is summed in sample order, so the
-result does not depend on the number of workers.
+Parallelism: the per-sample forward passes and gradients of a minibatch run on an executor
+(:mod:`toolchain.dist`: this process by default, or Dask workers); the training data is sent to the workers
+once per run and the network once per step, and the batch gradient is a fixed pairwise tree sum over the
+batch's positions (:mod:`toolchain.dist.reduce`), so the result does not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import json
 import math
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,8 @@ from toolchain.data import class_names, load_task, task_names, task_options
 from toolchain.data.inputs import clock_period, clock_ticks, task_inputs
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
+from toolchain.dist import Executor, SerialExecutor, make_executor
+from toolchain.dist.reduce import combine_shards, shard_block, tree_sum
 from toolchain.grad.api import ENGINES, sample_loss
 from toolchain.lif.forward import Spikes, as_sample, forward
 from toolchain.lif.kernels import psp, stationary_time
@@ -66,7 +70,6 @@ from toolchain.train.errors import number_violation, raise_hyperparameter_violat
 from toolchain.train.grid import check_layer_plan, quantize_weights, threshold_on_grid, voltage_unit
 from toolchain.train.metrics import MetricsLog
 from toolchain.train.optim import Adam, LRSchedule, clip_global_norm
-from toolchain.train.parallel import SampleMap
 from toolchain.train.progress import TrainingProgress
 
 MODES = ("grid", "float")
@@ -443,29 +446,55 @@ def with_threshold_factors(net: Network, factors: list[np.ndarray | None] | None
                                                for th, f in zip(net.threshold, factors, strict=True)])
 
 
-def _chunk_step(item: tuple) -> list[tuple[float, dict, list[np.ndarray], int]]:
-    """Loss, gradient, spike counts and decision for each sample of a chunk (module level: picklable).
-    Each sample comes with its threshold factors (:func:`threshold_jitter`); the threshold gradient is
-    taken back through them (``dL/dtheta = f dL/d(f theta)``)."""
-    net, samples, labels, loss, t_end, engine, rule, code = item
-    out = []
-    for (sample, factors), label in zip(samples, labels, strict=True):
-        run = with_threshold_factors(net, factors)
-        fwd = forward(run, sample, t_end)
-        value = sample_loss(run, fwd, int(label), loss)
-        grads = ENGINES[engine](run, fwd, value)
-        if factors is not None:
-            grads["threshold"] = [g if g is None or f is None else g * f
-                                  for g, f in zip(grads["threshold"], factors, strict=True)]
-        out.append((value.value, grads, fwd.spike_counts(run), decide(rule, fwd, run.layer_sizes[-1], code)))
-    return out
+def sample_step(net: Network, sample: Spikes, factors, label: int, static: tuple
+                ) -> tuple[float, dict, list[np.ndarray], int]:
+    """Loss, gradient (engine units), spike counts and decision of one training sample. ``factors``: its
+    threshold factors (:func:`threshold_jitter`); the threshold gradient is taken back through them
+    (``dL/dtheta = f dL/d(f theta)``). ``static = (loss, t_end, engine, rule, code)``."""
+    loss, t_end, engine, rule, code = static
+    run = with_threshold_factors(net, factors)
+    fwd = forward(run, sample, t_end)
+    value = sample_loss(run, fwd, int(label), loss)
+    grads = ENGINES[engine](run, fwd, value)
+    if factors is not None:
+        grads["threshold"] = [g if g is None or f is None else g * f
+                              for g, f in zip(grads["threshold"], factors, strict=True)]
+    return value.value, grads, fwd.spike_counts(run), decide(rule, fwd, run.layer_sizes[-1], code)
 
 
-def _chunk_eval(item: tuple) -> list[tuple[float, int, int]]:
-    """Loss, decision and number of spikes for each sample of a chunk, without gradients."""
-    net, samples, labels, loss, t_end, rule, code = item
+def _add_grads(a: dict, b: dict) -> dict:
+    return {name: [None if x is None else x + y for x, y in zip(a[name], b[name], strict=True)] for name in a}
+
+
+def _shard_step(item: tuple, net: Network, data: tuple, static: tuple) -> tuple:
+    """One aligned shard of a minibatch (runs wherever the executor puts it): the :func:`tree_sum` of its
+    per-sample gradients over ``block`` positions, and its per-sample losses, spike counts and decisions."""
+    indices, factors, block = item
+    inputs, labels = data
+    rows = [sample_step(net, inputs[i], f, labels[i], static) for i, f in zip(indices, factors, strict=True)]
+    grad_sum = tree_sum([r[1] for r in rows], _add_grads, width=block)
+    return grad_sum, [r[0] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+
+
+def batch_step(executor: Executor, net: Network, data: Any, batch: np.ndarray, jitter: list, static: Any
+               ) -> tuple[dict, list[float], list[list[np.ndarray]], list[int]]:
+    """Sum of the per-sample gradients of ``batch`` (engine units) and its per-sample losses, spike counts and
+    decisions, in sample order. The sum is a fixed pairwise tree over the batch's positions
+    (:mod:`toolchain.dist.reduce`), so it is bit-identical however many workers share the batch."""
+    block = shard_block(len(batch), 1 if executor.workers == 1 else 2 * executor.workers)
+    items = [(batch[a:a + block], jitter[a:a + block], block) for a in range(0, len(batch), block)]
+    shards = executor.map(_shard_step, items, executor.share(net), data, static)
+    total = combine_shards([r[0] for r in shards], len(batch), block, _add_grads)
+    return (total, [v for r in shards for v in r[1]], [c for r in shards for c in r[2]],
+            [d for r in shards for d in r[3]])
+
+
+def _shard_eval(bounds: tuple[int, int], net: Network, data: tuple, static: tuple) -> list[tuple[float, int, int]]:
+    """Loss, decision and number of spikes of samples ``a:b`` of ``data``, without gradients."""
+    inputs, labels = data
+    loss, t_end, rule, code = static
     out = []
-    for sample, label in zip(samples, labels, strict=True):
+    for sample, label in zip(inputs[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]], strict=True):
         fwd = forward(net, sample, t_end)
         value = sample_loss(net, fwd, int(label), loss)
         spikes = int(sum(len(s.times) for s in fwd.layers))
@@ -473,25 +502,29 @@ def _chunk_eval(item: tuple) -> list[tuple[float, int, int]]:
     return out
 
 
-def map_chunks(pmap: SampleMap, fn, shared_head: tuple, samples: list, labels, shared_tail: tuple) -> list:
-    """Run ``fn`` over contiguous chunks of the samples (one network pickle per chunk, not per sample) and
-    return the per-sample results in sample order (so sums do not depend on the number of workers)."""
-    n_chunks = min(len(samples), 4 * pmap.workers if pmap.workers > 1 else 1)
-    bounds = np.linspace(0, len(samples), n_chunks + 1).astype(int)
-    items = [(*shared_head, samples[a:b], labels[a:b], *shared_tail)
-             for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-    return [r for chunk in pmap(fn, items) for r in chunk]
-
-
-def evaluate(net: Network, inputs: list, labels: np.ndarray, loss: Loss, t_end: float, rule: str,
-             pmap: SampleMap | None = None, code: np.ndarray | None = None) -> dict[str, float]:
-    """Mean loss, accuracy (decision == label; no decision counts as wrong) and spikes per sample."""
+def evaluation_data(net: Network, inputs: list, labels) -> tuple[list[Spikes], list[int]]:
+    """Checked samples and labels for :func:`evaluate` (share them once with ``executor.share``)."""
     if len(inputs) != len(labels) or len(inputs) == 0:
         raise InputError(f"{len(inputs)} samples but {len(labels)} labels; give one label per sample (and at "
                          "least one sample)")
     samples = [s if isinstance(s, Spikes) else as_sample(s, net.layer_sizes[0], i) for i, s in enumerate(inputs)]
-    results = map_chunks(pmap or SampleMap(1), _chunk_eval, (net,), samples, list(labels),
-                         (loss, t_end, rule, code))
+    return samples, [int(v) for v in labels]
+
+
+def evaluate(net: Network, inputs: list, labels: np.ndarray, loss: Loss, t_end: float, rule: str,
+             executor: Executor | None = None, code: np.ndarray | None = None, data: Any = None
+             ) -> dict[str, float]:
+    """Mean loss, accuracy (decision == label; no decision counts as wrong) and spikes per sample.
+    ``data``: the executor's handle of :func:`evaluation_data` ``(net, inputs, labels)`` when already shared."""
+    executor = executor or SerialExecutor()
+    if data is None:
+        data = executor.share(evaluation_data(net, inputs, labels))
+    n = len(labels)
+    parts = max(1, min(n, 4 * executor.workers if executor.workers > 1 else 1))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    results = [r for chunk in executor.map(_shard_eval, [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:],
+                                                                                          strict=True) if b > a],
+                                           executor.share(net), data, (loss, t_end, rule, code)) for r in chunk]
     losses = np.array([r[0] for r in results])
     decisions = np.array([r[1] for r in results])
     return {"loss": float(losses.mean()), "accuracy": float(np.mean(decisions == np.asarray(labels))),
@@ -536,12 +569,14 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, workers: int | None = 1,
+def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, scheduler: str | None = None,
           stop_after: int | None = None, quiet: bool = True, evaluate_test: bool = True,
-          task: Task | None = None) -> TrainResult:
+          task: Task | None = None, executor: Executor | None = None) -> TrainResult:
     """Train (or resume) and write the run's files into ``out_dir``.
 
-    ``workers``: processes for the per-sample work (``None``: every core). ``stop_after``: stop after
+    ``scheduler``: where the per-sample work runs (:func:`toolchain.dist.make_executor`: ``None`` = this
+    process, ``"local:N"``, a Dask address); or pass a running ``executor``. The network, metrics and
+    checkpoints are bit-identical on every scheduler. ``stop_after``: stop after
     that many epochs in this call (an interruption; resume later with ``resume=True``). The network
     saved is the one with the best validation accuracy (earliest on ties); the test split is evaluated
     once, at the end, on that network. ``task``: your own :class:`~toolchain.data.Task` (its events on
@@ -552,11 +587,11 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         raise InputError(f"the task's events lie on a {task.dt} s grid but the trainer's dt is {config.dt} s; "
                          "build the task with dt=config.dt")
     with folder_lock(out_dir, "training run"):
-        return _train(config, Path(out_dir), resume, workers, stop_after, quiet, evaluate_test, task)
+        return _train(config, Path(out_dir), resume, scheduler, executor, stop_after, quiet, evaluate_test, task)
 
 
-def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, stop_after: int | None, quiet: bool,
-           evaluate_test: bool, task: Task | None) -> TrainResult:
+def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, executor: Executor | None,
+           stop_after: int | None, quiet: bool, evaluate_test: bool, task: Task | None) -> TrainResult:
     """:func:`train`, with the output folder locked."""
     task = task if task is not None else load_config_task(config)
     sizes = layer_sizes(config, task)
@@ -586,7 +621,11 @@ def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, st
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
         start, wall = 0, 0.0
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
-    with SampleMap(workers) as pmap, TrainingProgress(config.epochs, disable=quiet) as bar:
+    static = (loss, config.t_end, config.engine, rule, code)
+    with (make_executor(scheduler) if executor is None else nullcontext(executor)) as executor, \
+            TrainingProgress(config.epochs, disable=quiet) as bar:
+        train_data = executor.share((train_inputs, [int(v) for v in train_labels]))
+        val_data = executor.share(evaluation_data(build_network(config, sizes, params), val_inputs, val_labels))
         for epoch in range(start, end):
             t0 = time.perf_counter()
             batches = minibatches(len(train_inputs), config.batch_size, rng)
@@ -595,19 +634,13 @@ def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, st
             for batch in batches:
                 net = build_network(config, sizes, params)
                 jitter = threshold_jitter(config, net, len(batch), rng)
-                results = map_chunks(pmap, _chunk_step, (net,),
-                                     [(train_inputs[i], f) for i, f in zip(batch, jitter, strict=True)],
-                                     [train_labels[i] for i in batch], (loss, config.t_end, config.engine, rule, code))
-                grads = {name: np.zeros_like(p) for name, p in params.items()}
-                for _, g, _, _ in results:
-                    for name, arr in _latent_grads(g, units, params).items():
-                        grads[name] += arr / len(batch)
+                total, losses, counts, decisions = batch_step(executor, net, train_data, batch, jitter, static)
+                grads = {name: g / len(batch) for name, g in _latent_grads(total, units, params).items()}
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
                 params = opt.step(params, grads, lr=schedule(epoch))
-                params = constrain(config, bump_silent_neurons(config, params, [r[2] for r in results]))
-                losses = [r[0] for r in results]
-                hits = sum(int(r[3] == train_labels[i]) for r, i in zip(results, batch, strict=True))
-                spikes = sum(float(sum(c.sum() for c in r[2])) for r in results)
+                params = constrain(config, bump_silent_neurons(config, params, counts))
+                hits = sum(int(d == train_labels[i]) for d, i in zip(decisions, batch, strict=True))
+                spikes = sum(float(sum(c.sum() for c in row)) for row in counts)
                 norms.append(norm)
                 correct += hits
                 total_loss += float(np.sum(losses))
@@ -615,7 +648,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, st
                 bar.advance(float(np.mean(losses)), hits / len(batch), spikes / len(batch), len(batch))
             n = len(train_inputs)
             net = build_network(config, sizes, params)
-            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, pmap, code)
+            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, executor, code, val_data)
             if val["accuracy"] > best["val_accuracy"]:
                 best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": params}
             record = {"epoch": epoch, "lr": schedule(epoch), "loss": total_loss / n, "accuracy": correct / n,
@@ -634,10 +667,11 @@ def _train(config: TrainConfig, out: Path, resume: bool, workers: int | None, st
         final.save(out / NETWORK_FILE)
         summary = {"task": config.task, "mode": config.mode, "chip": config.chip, "epochs_done": end,
                    "epochs": config.epochs, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
-                   "train_wall_seconds": wall, "workers": pmap.workers, "layer_sizes": sizes}
+                   "train_wall_seconds": wall, "scheduler": executor.name, "workers": executor.workers,
+                   "layer_sizes": sizes}
         if evaluate_test and end == config.epochs:
             test_inputs, test_labels = task_inputs(config, task, "test")
-            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, pmap, code)
+            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, executor, code)
             summary.update({"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                             "test_spikes_per_sample": test["spikes"], "n_test": len(task.test)})
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=1))

@@ -19,6 +19,7 @@ from hw_models.simulator import Record, simulate
 from toolchain.data import class_names
 from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
+from toolchain.dist import Executor, SerialExecutor
 from toolchain.lif.forward import Forward, forward, voltage_trace
 from toolchain.network import Network
 from toolchain.progress import progress_bar
@@ -67,16 +68,34 @@ def _confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code, progress: bool = False
-                 ) -> tuple[ModelResult, list[Forward]]:
-    start = time.perf_counter()
-    results = []
-    with progress_bar(f"{name} model", len(inputs), progress) as advance:
-        for s in inputs:
-            results.append(forward(net, s, t_end))
-            advance()
-    n_out = net.layer_sizes[-1]
-    pred = np.array([decide(rule, r, n_out, code) for r in results])
+#: samples per shard of verify's work: a progress step, and the unit an executor hands to a worker (samples are
+#: independent, so any split gives the same results)
+CHUNK = 100
+
+
+def _shards(n: int, executor: Executor) -> list[tuple[int, int]]:
+    """Contiguous sample ranges of at most :data:`CHUNK` samples, and at least two per worker where ``n`` allows."""
+    parts = max(-(-n // CHUNK), 1 if executor.workers == 1 else min(n, 2 * executor.workers))
+    bounds = np.linspace(0, n, parts + 1).astype(int)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+def _map_shards(executor: Executor, fn, n: int, label: str, progress: bool, *shared) -> list:
+    """``fn`` over the shards of ``n`` samples, one round of shards per worker at a time (a progress step each)."""
+    shards, out = _shards(n, executor), []
+    with progress_bar(label, n, progress) as advance:
+        for first in range(0, len(shards), executor.workers):
+            group = shards[first:first + executor.workers]
+            out += executor.map(fn, group, *shared)
+            advance(sum(b - a for a, b in group))
+    return out
+
+
+def _forward_shard(bounds: tuple[int, int], net: Network, inputs: list, static: tuple) -> tuple:
+    """Decisions, spike counts and first spike times (per spiking layer) of samples ``a:b``."""
+    t_end, rule, code = static
+    results = [forward(net, s, t_end) for s in inputs[bounds[0]:bounds[1]]]
+    pred = [decide(rule, r, net.layer_sizes[-1], code) for r in results]
     n_spiking = net.n_layers - (1 if net.readout == "leaky-integrator" else 0)
     counts, firsts = [], []
     for layer in range(n_spiking):
@@ -86,52 +105,72 @@ def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: st
         for k, r in enumerate(results):
             np.minimum.at(ft[k], r.layers[layer].neurons, r.layers[layer].times)
         firsts.append(ft)
-    n_classes = n_out if code is None else code.shape[0]
-    return ModelResult(name, pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes), counts,
-                       firsts, time.perf_counter() - start), results
+    return pred, counts, firsts
 
 
-def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, labels: np.ndarray,
-                rule: str, code, progress: bool = False) -> tuple[ModelResult, Record, list[np.ndarray]]:
+def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code, executor: Executor,
+                 shared_inputs, progress: bool = False) -> ModelResult:
     start = time.perf_counter()
-    rec = simulate_in_chunks(config, rasters, progress)
-    pred = chip_decode.decide(rec, rule, code)
-    spikes = rec["Spikes"].astype(np.int64)
-    counts, firsts = [], []
-    n_t = spikes.shape[1]
-    layers = [spikes[..., layer_ids(report, layer)] for layer in range(1, net.n_layers)]
-    if net.readout == "spiking":
-        layers.append(rec["Spikes_out"].astype(np.int64))
-    for s in layers:
-        counts.append(s.sum(axis=1))
-        first = chip_decode.first_step(s)
-        firsts.append(np.where(first < n_t, (first + 1) * config.dt, np.inf))  # end of the step
+    parts = _map_shards(executor, _forward_shard, len(labels), f"{name} model", progress, executor.share(net),
+                        shared_inputs, (t_end, rule, code))
+    pred = np.array([p for part in parts for p in part[0]])
+    counts = [np.concatenate([part[1][k] for part in parts]) for k in range(len(parts[0][1]))]
+    firsts = [np.concatenate([part[2][k] for part in parts]) for k in range(len(parts[0][2]))]
     n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
-    return ModelResult("bit-accurate", pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes),
-                       counts, firsts, time.perf_counter() - start), rec, [s[0] for s in layers]
+    return ModelResult(name, pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes), counts,
+                       firsts, time.perf_counter() - start)
 
 
-#: samples per bit-accurate simulation call in verify (a progress step; samples are independent, so the record
-#: equals one call's)
-CHUNK = 100
+def _chip_shard(bounds: tuple[int, int], config: ChipConfig, rasters: np.ndarray, static: tuple) -> tuple:
+    """Decisions, spike counts, first spike steps (per spiking layer) and rail counts of samples ``a:b`` on the
+    bit-accurate simulator; for the shard that holds sample 0 also its spike trains and readout voltage."""
+    layer_columns, spiking_readout, rule, code = static
+    rec = simulate(config, rasters[bounds[0]:bounds[1]])
+    spikes = rec["Spikes"].astype(np.int64)
+    layers = [spikes[..., cols] for cols in layer_columns]
+    if spiking_readout:
+        layers.append(rec["Spikes_out"].astype(np.int64))
+    sample0 = ([s[0] for s in layers], rec["Vmem_out"][0]) if bounds[0] == 0 else None
+    return (chip_decode.decide(rec, rule, code), [s.sum(axis=1) for s in layers],
+            [chip_decode.first_step(s) for s in layers], rail_counts(rec), sample0)
 
 
-def simulate_in_chunks(config: ChipConfig, rasters: np.ndarray, progress: bool = False) -> Record:
-    """:func:`simulate` of a batch, :data:`CHUNK` samples at a time (with a progress bar)."""
-    parts = []
-    with progress_bar("bit-accurate simulation", len(rasters), progress) as advance:
-        for first in range(0, len(rasters), CHUNK):
-            parts.append(simulate(config, rasters[first:first + CHUNK]).data)
-            advance(len(parts[-1]["Spikes"]))
-    return Record({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, labels: np.ndarray, rule: str, code,
+                executor: Executor, progress: bool = False) -> tuple[ModelResult, dict, tuple]:
+    start = time.perf_counter()
+    static = ([layer_ids(report, layer) for layer in range(1, net.n_layers)], net.readout == "spiking", rule, code)
+    parts = _map_shards(executor, _chip_shard, len(labels), "bit-accurate simulation", progress,
+                        executor.share(config), executor.share(rasters), static)
+    pred = np.concatenate([p[0] for p in parts])
+    counts = [np.concatenate([p[1][k] for p in parts]) for k in range(len(parts[0][1]))]
+    n_t = rasters.shape[1]
+    firsts = [np.concatenate([p[2][k] for p in parts]) for k in range(len(parts[0][2]))]
+    firsts = [np.where(f < n_t, (f + 1) * config.dt, np.inf) for f in firsts]  # end of the step
+    n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
+    return (ModelResult("bit-accurate", pred, float(np.mean(pred == labels)), _confusion(labels, pred, n_classes),
+                        counts, firsts, time.perf_counter() - start), merge_rails([p[3] for p in parts]), parts[0][4])
 
 
-def rail_statistics(rec: Record) -> dict:
-    """How close the integer states came to the int16 rails, hidden and readout."""
+RAIL_KEYS = ("Vmem", "Isyn", "Isyn2", "Vmem_out", "Isyn_out")
+
+
+def rail_counts(rec: Record) -> dict:
+    """Per state key: the largest |value|, how many values sit on the int16 rail, and how many there are."""
     out = {}
-    for key in ("Vmem", "Isyn", "Isyn2", "Vmem_out", "Isyn_out"):
+    for key in RAIL_KEYS:
         a = np.abs(rec[key].astype(np.int64))
-        out[key] = {"max_abs": int(a.max(initial=0)), "at_rail_fraction": float(np.mean(a >= 32767)) if a.size else 0.0}
+        out[key] = (int(a.max(initial=0)), int(np.count_nonzero(a >= 32767)), int(a.size))
+    return out
+
+
+def merge_rails(parts: list[dict]) -> dict:
+    """How close the integer states came to the int16 rails over the whole split, from its shards'
+    :func:`rail_counts`: ``{key: {"max_abs", "at_rail_fraction"}}``."""
+    out = {}
+    for key in RAIL_KEYS:
+        size = sum(p[key][2] for p in parts)
+        out[key] = {"max_abs": max(p[key][0] for p in parts),
+                    "at_rail_fraction": sum(p[key][1] for p in parts) / size if size else 0.0}
     return out
 
 
@@ -162,9 +201,11 @@ def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
 
 def verify(net: Network, config: ChipConfig, task: str | None = None, split: str = "test",
            limit: int | None = None, task_options: dict | None = None,
-           compile_options: dict | None = None, progress: bool = False) -> VerifyResult:
+           compile_options: dict | None = None, progress: bool = False, executor: Executor | None = None
+           ) -> VerifyResult:
     """Run ``split`` of the network's task through the three views and compare them (``progress``: bars on
-    stderr)."""
+    stderr). ``executor`` (:mod:`toolchain.dist`) shares the samples out among workers; the result is the same on
+    any executor."""
 
     meta = net.metadata
     task = task or meta.get("task")
@@ -180,21 +221,26 @@ def verify(net: Network, config: ChipConfig, task: str | None = None, split: str
     inputs, labels, rasters = network_inputs(net, split, limit, task, options, config.dt)
     code = None if meta.get("output_code") is None else np.asarray(meta["output_code"], np.float64)
 
-    float_res, float_runs = _float_model("float", net, inputs, labels, t_end, rule, code, progress)
+    executor = executor or SerialExecutor()
+    shared_inputs = executor.share(inputs)
+    float_res = _float_model("float", net, inputs, labels, t_end, rule, code, executor, shared_inputs, progress)
     grid_net = chip_grid_network(net, config, report)
-    grid_res, _ = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule, code, progress)
-    chip_res, rec, sample_layers = _chip_model(net, config, report, rasters, labels, rule, code, progress)
-    rails = rail_statistics(rec)
+    grid_res = _float_model("chip-grid", grid_net, inputs, labels, t_end, rule, code, executor, shared_inputs,
+                            progress)
+    chip_res, rails, (sample_layers, sample_vmem_out) = _chip_model(net, config, report, rasters, labels, rule,
+                                                                    code, executor, progress)
+    sample_forward = forward(net, inputs[0], t_end)
     n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
     names = meta.get("class_names") or class_names(task, n_classes)
     return VerifyResult(task, split, config.chip, config.dt, rule, labels,
                         {"float": float_res, "chip-grid": grid_res, "bit-accurate": chip_res},
-                        _agreement(grid_res, chip_res, config.dt), rails, sample_layers, float_runs[0],
+                        _agreement(grid_res, chip_res, config.dt), rails, sample_layers, sample_forward,
                         list(names), rasters.shape[1], net.n_layers - 1, net.readout,
-                        _sample_readout(net, report, float_runs[0], rasters[0], rec, config.dt))
+                        _sample_readout(net, report, sample_forward, rasters[0], sample_vmem_out, config.dt))
 
 
-def _sample_readout(net: Network, report, fwd: Forward, raster: np.ndarray, rec: Record, dt: float) -> dict:
+def _sample_readout(net: Network, report, fwd: Forward, raster: np.ndarray, vmem_out: np.ndarray, dt: float
+                    ) -> dict:
     """Sample 0's input raster and readout voltages at the end of each step: the float model's (exact) and the
     chip's ``Vmem_out`` in float units (``V_int * u``, the readout's voltage unit ``u = c dt``; ``c`` includes any
     readout attenuation)."""
@@ -202,5 +248,5 @@ def _sample_readout(net: Network, report, fwd: Forward, raster: np.ndarray, rec:
     times = (np.arange(n_t) + 1) * dt
     unit = report.layers[-1].voltage_unit
     return {"raster": raster, "times": times, "float_v": voltage_trace(net, fwd, net.n_layers - 1, times),
-            "chip_v": rec["Vmem_out"][0].astype(np.float64) * unit,
+            "chip_v": vmem_out.astype(np.float64) * unit,
             "threshold": None if net.readout == "leaky-integrator" else np.asarray(net.threshold[-1], float)}

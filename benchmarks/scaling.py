@@ -1,0 +1,127 @@
+"""Data-parallel training on Dask: seconds per epoch with serial / local:1 / local:2, speed-up, efficiency, the
+measured Dask overhead per task and per step, and a projection to larger clusters. Writes a section of
+docs/benchmarks.md (between the markers below) and runs/scaling.json.
+
+    python benchmarks/scaling.py                      # FSDD (the largest task present), 256 training samples
+    python benchmarks/scaling.py --task yinyang --samples 1000
+
+The steady-state epoch is (time of 3 epochs - time of 1 epoch) / 2, which removes start-up (cluster, worker
+warm-up compilation, data loading). Every run's network is asserted bit-identical to the serial run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.report import machine, update_section
+from toolchain.dist import make_executor
+from toolchain.train.presets import preset_config
+from toolchain.train.trainer import train
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = ROOT / "runs" / "scaling"
+SCHEDULERS = ("serial", "local:1", "local:2")
+
+
+def epoch_seconds(task: str, samples: int, scheduler: str) -> tuple[float, float, bytes]:
+    """(steady-state seconds per epoch, start-up seconds, network bytes) on ``scheduler``."""
+    seconds = {}
+    with make_executor(scheduler) as ex:
+        for epochs in (1, 3):
+            config = preset_config(task, epochs=epochs, train_subset=samples, val_subset=64)
+            out = RUNS / f"{task}-{scheduler.replace(':', '')}-{epochs}"
+            start = time.perf_counter()
+            train(config, out, executor=ex, evaluate_test=False)
+            seconds[epochs] = time.perf_counter() - start
+    epoch = (seconds[3] - seconds[1]) / 2
+    return epoch, seconds[1] - epoch, (out / "network.json").read_bytes()
+
+
+def _noop(item, *shared):
+    return item
+
+
+def dask_overheads(task: str, repeats: int = 30) -> dict[str, float]:
+    """Seconds per empty task, and per training step's fixed cost (network broadcast + 4 empty shard tasks),
+    on a local:2 cluster, with the task's own network."""
+    config = preset_config(task)
+    from toolchain.data import load_task
+    from toolchain.train.trainer import build_network, initial_parameters, layer_sizes
+
+    t = load_task(config.task, **config.task_options)
+    sizes = layer_sizes(config, t)
+    net = build_network(config, sizes, initial_parameters(config, sizes, 1))
+    with make_executor("local:2") as ex:
+        ex.map(_noop, list(range(8)))
+        start = time.perf_counter()
+        for _ in range(repeats):
+            ex.map(_noop, list(range(64)))
+        per_task = (time.perf_counter() - start) / (repeats * 64)
+        start = time.perf_counter()
+        for _ in range(repeats):
+            ex.map(_noop, list(range(4)), ex.share(net))
+        per_step = (time.perf_counter() - start) / repeats
+    n_params = sum(w.size for w in net.weights) + sum(th.size for th in net.threshold if th is not None)
+    return {"per_task": per_task, "per_step": per_step, "network_parameters": int(n_params)}
+
+
+def projection(t_sample: float, overhead_step: float, per_task: float, n_params: int, batch: int,
+               workers: int, n_samples: int = 60_000, bandwidth: float = 1e9) -> dict[str, float]:
+    """Epoch seconds on ``workers`` for ``n_samples`` (see docs/scaling.md for the formula)."""
+    steps = n_samples / batch
+    busy = min(workers, batch)  # data parallelism inside a minibatch: at most one sample per worker
+    compute = (batch / busy) * t_sample
+    comm = 2 * workers * 8 * n_params / bandwidth  # network to every worker, one gradient back from every shard
+    return {"workers": workers, "busy": busy, "epoch_seconds": steps * (compute + overhead_step + comm +
+                                                                        workers * per_task),
+            "compute_fraction": compute / (compute + overhead_step + comm + workers * per_task)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="fsdd")
+    parser.add_argument("--samples", type=int, default=256)
+    args = parser.parse_args()
+    RUNS.mkdir(parents=True, exist_ok=True)
+    rows, reference = {}, None
+    for scheduler in SCHEDULERS:
+        epoch, startup, network = epoch_seconds(args.task, args.samples, scheduler)
+        reference = reference or network
+        assert network == reference, f"{scheduler}: the network differs from the serial run's"
+        rows[scheduler] = {"epoch": epoch, "startup": startup}
+        print(scheduler, rows[scheduler], flush=True)
+    over = dask_overheads(args.task)
+    config = preset_config(args.task)
+    t_sample = rows["serial"]["epoch"] / (args.samples + 64)  # training + validation samples per epoch
+    proj = [projection(t_sample, over["per_step"], over["per_task"], over["network_parameters"],
+                       config.batch_size, w) for w in (1, 8, 64, 512)]
+    doc = {"task": args.task, "samples": args.samples, "rows": rows, "overheads": over, "t_sample": t_sample,
+           "projection": proj, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+           "machine": machine()}
+    (RUNS / "scaling.json").write_text(json.dumps(doc, indent=1))
+    serial = rows["serial"]["epoch"]
+    lines = [f"Data-parallel training on Dask (`benchmarks/scaling.py --task {args.task} --samples {args.samples}`; "
+             f"{doc['machine']}; steady-state seconds per epoch of {args.samples} training + "
+             "64 validation samples, start-up excluded; the network is bit-identical on every scheduler):", "",
+             "| scheduler | s / epoch | speed-up | efficiency | start-up (s) |", "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        workers = 1 if name == "serial" else int(name.split(":")[1])
+        speedup = serial / r["epoch"]
+        lines.append(f"| {name} | {r['epoch']:.2f} | {speedup:.2f}x | {speedup / workers:.0%} | {r['startup']:.1f} |")
+    lines += ["", f"Dask overhead (local:2): {1e3 * over['per_task']:.2f} ms per task, {1e3 * over['per_step']:.1f} ms "
+              f"per training step (broadcast of the {over['network_parameters']:,}-parameter network + 4 shard tasks).",
+              "", f"Projection for a 60,000-sample data set, batch {config.batch_size}, {1e3 * t_sample:.2f} ms per "
+              "sample, 1 GB/s network (formula in docs/scaling.md):", "",
+              "| workers | busy | epoch (s) | compute share |", "|---|---|---|---|"]
+    lines += [f"| {p['workers']} | {p['busy']} | {p['epoch_seconds']:.0f} | {p['compute_fraction']:.0%} |"
+              for p in proj]
+    update_section("scaling", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

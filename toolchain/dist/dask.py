@@ -1,0 +1,145 @@
+"""Run work on a Dask cluster: a ``LocalCluster`` here, or any running scheduler (SSH, Kubernetes, HPC).
+
+* Objects every task needs (the network of a step, the data of a run) are scattered once
+  (:meth:`DaskExecutor.share`); tasks take them by reference and each worker fetches them once.
+* Every worker compiles the numba kernels once when it starts (a worker plugin runs a tiny forward pass and
+  gradient), so no task pays for compilation; a worker restarted after a crash warms up again.
+* A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
+  needs was lost with it, the shared objects are scattered again and the map is repeated. Tasks are pure
+  functions of their inputs, so the repeat gives the same result bit for bit.
+* A scheduler that goes away ends the work with :class:`SchedulerError` (the caller keeps its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from toolchain.dist.base import Executor, SchedulerError
+
+try:
+    import distributed
+except ImportError:  # the optional extra is not installed: DaskExecutor says so
+    distributed = None
+
+#: how often a map is repeated after its workers or their data were lost
+MAX_REPEATS = 3
+
+
+def warm_up() -> str:
+    """Compile the kernels in this process: a forward pass and an FP gradient on tiny networks (every loss,
+    recurrent), and the bit-accurate simulator on a tiny configuration."""
+    import numpy as np
+
+    from hw_models.config import ChipConfig
+    from hw_models.simulator import simulate
+    from toolchain.grad.api import loss_and_grad
+    from toolchain.losses import LOSSES
+    from toolchain.network import Network
+
+    sample = (np.array([0.001, 0.002, 0.003]), np.array([0, 1, 0]))
+    for loss_type in LOSSES.values():
+        loss = loss_type()
+        net = Network.random([2, 3, 2], seed=0, weight_mean=3.0, readout=loss.readout, recurrent_std=0.5)
+        loss_and_grad(net, [sample], [0], loss, t_end=0.02)
+    config = ChipConfig.create("xylo-audio2", 1e-3, weights_in=np.ones((2, 3), int), weights_out=np.ones((3, 2), int),
+                               threshold=10, threshold_out=10)
+    simulate(config, np.ones((2, 4, 2), np.int64))
+    return "ok"
+
+
+class _WarmUp(distributed.WorkerPlugin if distributed is not None else object):
+    """Worker plugin: compile the kernels as each worker starts."""
+
+    name = "spikeline-warm-up"
+
+    async def setup(self, worker) -> None:
+        # compile in a thread: the worker keeps answering the scheduler and its peers meanwhile
+        await asyncio.get_running_loop().run_in_executor(None, warm_up)
+
+
+class Shared:
+    """An object scattered to the workers, and the object itself (to scatter it again if a worker loses it).
+    The workers' copies are freed when the handle is dropped."""
+
+    def __init__(self, obj: Any, future: Any):
+        self.obj, self.future = obj, future
+
+
+class DaskExecutor(Executor):
+    def __init__(self, kind: str, arg: Any):
+        self._cluster = None
+        if distributed is None:
+            raise SchedulerError("the Dask executor needs dask.distributed: pip install 'spikeline[dask]' (or use "
+                                 "--scheduler serial)")
+        try:
+            if kind == "local":
+                cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+                threads = str(max(1, cores // arg))
+                self._cluster = distributed.LocalCluster(
+                    n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                    env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+                self.client = distributed.Client(self._cluster)
+                self.name = f"local:{arg}"
+            elif kind == "address":
+                self.client = distributed.Client(arg, timeout="20s")
+                self.name = arg
+            else:
+                self.client = distributed.Client(scheduler_file=arg, timeout="20s")
+                self.name = arg
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            raise SchedulerError(f"cannot reach the Dask scheduler {arg}: {exc}; start one with `dask scheduler` "
+                                 "or use --scheduler local:N") from None
+        self.client.register_plugin(_WarmUp(), name=_WarmUp.name)
+        if kind == "local":
+            self.client.wait_for_workers(arg)
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
+
+    # -- the executor interface ---------------------------------------------------------------------------------
+    def share(self, obj: Any) -> Shared:
+        return Shared(obj, self._scatter(obj))
+
+    def map(self, fn: Callable[..., Any], items: Sequence[Any], *shared: Any) -> list[Any]:
+        lost = (distributed.KilledWorker, distributed.client.FutureCancelledError)
+        for attempt in range(MAX_REPEATS + 1):
+            args = [s.future if isinstance(s, Shared) else s for s in shared]
+            try:
+                futures = [self.client.submit(fn, item, *args, pure=False) for item in items]
+                return self._call(lambda futures=futures: self.client.gather(futures))
+            except lost as exc:
+                if attempt == MAX_REPEATS:
+                    raise SchedulerError(f"Dask lost the work {MAX_REPEATS + 1} times ({type(exc).__name__}: "
+                                         f"{exc}); check the workers' logs") from None
+                for s in shared:  # the copies on the workers may have gone with a worker: send them again
+                    if isinstance(s, Shared):
+                        s.future = self._scatter(s.obj)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        client, cluster = getattr(self, "client", None), self._cluster
+        self._cluster = None
+        for thing in (client, cluster):
+            if thing is not None:
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001 - closing a cluster that is already gone
+                    pass
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    def _scatter(self, obj: Any) -> Any:
+        """One copy on one worker; the others fetch it from there once, when their first task needs it (a
+        broadcast would wait for a worker that is still starting)."""
+        return self._call(lambda: self.client.scatter(obj, hash=False))
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        comm_closed = distributed.comm.core.CommClosedError
+        try:
+            return fn()
+        except (comm_closed, OSError, TimeoutError) as exc:
+            raise SchedulerError(f"the Dask scheduler {self.name} went away ({type(exc).__name__}); the last "
+                                 "checkpoint is kept: start a scheduler again and rerun with --resume") from None
