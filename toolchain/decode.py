@@ -9,7 +9,8 @@ wrong answer, as in the EventProp and Goeltz et al. evaluations (a missing label
 rule                   loss it goes with     decision
 =====================  ====================  =================================================
 ``first-spike``        FirstSpikeCE          the output that spikes first
-``spike-count``        SpikeCountCE          the output with the most spikes
+``spike-count``        SpikeCountCE,         the output with the most spikes
+                       CountMSE
 ``max-voltage``        MaxVoltageCE          the leaky-integrator output with the largest max V
 ``integrated-voltage`` IntegratedVoltageCE   the leaky-integrator output with the largest integral of V
 =====================  ====================  =================================================
@@ -31,7 +32,7 @@ NO_DECISION = -1
 
 #: the decision rule that belongs to each loss (toolchain.losses.LOSSES)
 RULE_OF_LOSS = {"first-spike": "first-spike", "spike-count": "spike-count", "max-voltage": "max-voltage",
-                "integrated-voltage": "integrated-voltage"}
+                "integrated-voltage": "integrated-voltage", "count-mse": "spike-count"}
 
 
 def first_spike_times(out: Spikes, n_out: int) -> np.ndarray:
