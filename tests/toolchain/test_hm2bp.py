@@ -147,3 +147,39 @@ def test_two_hidden_layers_learn(tmp_path):
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < 0.7 * losses[0]
     assert max(h["val_accuracy"] for h in result.history) > 0.3  # chance: 0.1
+
+
+def test_cli_train_engine_hm2bp_resumes_bit_for_bit(tmp_path):
+    """`spikeline train --engine hm2bp`: interrupted after one epoch and resumed = uninterrupted (same files)."""
+    from click.testing import CliRunner
+
+    from toolchain.cli import main as cli_main
+
+    common = ["train", "--task", "digits", "--chip", "xylo-audio3", "--engine", "hm2bp", "--mode", "grid",
+              "--hidden", "16", "--epochs", "2", "--train-subset", "48", "--workers", "1", "--quiet", "--set",
+              "val_subset=16", "--set", "loss=count-mse", "--set", 'loss_options={"desired": 6, "undesired": 1}',
+              "--set", "clock=false", "--set", "lr_scale=null",
+              "--set", "init_psp=[[0.05, 0.1], [0.0, 0.1]]", "--set", "dt=0.001", "--set", "t_end=0.012",
+              "--set", 'task_options={"max_count": 4}', "--set", "dash_syn=[2, 2]", "--set", "dash_mem=[3, 3]"]
+    whole = CliRunner().invoke(cli_main, [*common, "--out", str(tmp_path / "whole")])
+    assert whole.exit_code == 0, whole.output
+    part = CliRunner().invoke(cli_main, [*common, "--out", str(tmp_path / "part"), "--stop-after", "1"])
+    assert part.exit_code == 0, part.output
+    resumed = CliRunner().invoke(cli_main, [*common, "--out", str(tmp_path / "part"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    for name in ("network.json", "metrics.jsonl"):
+        assert (tmp_path / "part" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    refused = CliRunner().invoke(cli_main, [*common, "--out", str(tmp_path / "x"), "--set", "loss=first-spike"])
+    assert refused.exit_code == 2 and "engine 'hm2bp' cannot train loss 'first-spike'" in refused.output
+
+
+def test_gradients_page_hm2bp_example_runs():
+    """The python block of docs/gradients.md's HM2-BP section runs as written."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "gradients.md").read_text(encoding="utf-8")
+    section = text.split("## HM2-BP", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 1
+    exec(compile(blocks[0], "gradients.md HM2-BP", "exec"), {"__name__": "__main__"})
