@@ -36,6 +36,12 @@ RUNS: dict[str, tuple[str, dict]] = {
     "mnist5k-fp": ("mnist5k", {**FP, "epochs": 3}),
     "fashion-hm2bp": ("fashion", {"train_subset": 20000, "val_subset": 1000, "epochs": 2, "gamma": 0.7}),
     "fashion-fp": ("fashion", {**FP, "train_subset": 20000, "val_subset": 1000, "epochs": 1}),
+    # Xylo Audio 2 (8 readouts): 10 digits through the Hadamard output code, counts decided by argmax C @ counts
+    "digits-hm2bp": ("digits", {"chip": "xylo-audio2", "dt": 1e-3, "task_options": {"max_count": 4}, "clock": False,
+                                "hidden": [200], "dash_syn": [2, 2], "dash_mem": [3, 3], "lr_scale": None,
+                                "init_psp": [[0.05, 0.1], [0.0, 0.05]], "loss": "count-mse", "engine": "hm2bp",
+                                "loss_options": {"desired": 6.0, "undesired": 1.0, "margin": 1.0}, "t_end": 0.012,
+                                "epochs": 10, "batch_size": 16, "lr": 3e-3, "gamma": 0.9}),
 }
 
 
@@ -43,7 +49,7 @@ def run_one(name: str, root: Path) -> dict:
     """Train (or reuse) the run, then compile and verify it (cached in ``deploy/result.json``)."""
     task, overrides = RUNS[name]
     out = root / name
-    config = preset_config(task, chip=str(CHIP), **overrides)
+    config = preset_config(task, **{"chip": str(CHIP), **overrides})
     if not (out / "summary.json").exists() or "test_accuracy" not in json.loads((out / "summary.json").read_text()):
         train(config, out, resume=(out / "last.ckpt").exists(), workers=1)
     summary = json.loads((out / "summary.json").read_text())

@@ -17,7 +17,8 @@ rule                   loss it goes with     decision
 
 Ties: exact ties are measure-zero events for the float model, but a decision must be defined. Every
 rule breaks a tie by the lowest class index (``np.argmax`` semantics); ``spike-count`` first breaks a
-count tie by the earlier first spike.
+count tie by the earlier first spike. With an output code ``C`` (more classes than readouts) ``spike-count``
+decides ``argmax_c (C @ counts)_c`` (ties: lowest index; no output spike: no decision).
 """
 
 from __future__ import annotations
@@ -84,9 +85,12 @@ def decide(rule: str, fwd: Forward, n_out: int, code: np.ndarray | None = None) 
     if rule in ("first-spike", "spike-count"):
         if fwd.readout is not None or not fwd.layers:
             raise InputError(f"rule {rule!r} needs a spiking readout; this forward pass has none")
-        if code is not None:
-            raise InputError(f"rule {rule!r} takes no output code (one readout neuron per class)")
         out = fwd.layers[-1]
+        if code is not None:
+            if rule == "first-spike":
+                raise InputError("rule 'first-spike' takes no output code (one readout neuron per class)")
+            counts = out.counts(n_out)
+            return NO_DECISION if counts.max(initial=0) == 0 else int(np.argmax(code @ counts))
         return first_spike(out, n_out) if rule == "first-spike" else spike_count(out, n_out)
     if rule in ("max-voltage", "integrated-voltage"):
         if fwd.readout is None:

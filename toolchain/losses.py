@@ -133,7 +133,9 @@ class CountMSE(Loss):
 
         L = 1/2 sum_c err_c^2,   err_c = o_c - y_c if |o_c - y_c| > margin else 0
 
-    with ``y_c = desired`` for the label's readout and ``undesired`` for the others. Counts are piecewise
+    with ``y_c = desired`` for the label's readout and ``undesired`` for the others; with an output code ``code``
+    (classes x readouts, :mod:`toolchain.train.coding`, more classes than readouts) readout ``r`` is to fire
+    ``desired`` times where ``code[label, r] > 0`` and ``undesired`` elsewhere. Counts are piecewise
     constant in the parameters, so the exact spike-time gradient is zero (``d_times`` = 0, which the exact
     engines return); ``d_counts = err`` is what the HM2-BP engine back-propagates.
     """
@@ -141,6 +143,7 @@ class CountMSE(Loss):
     desired: float = 8.0
     undesired: float = 1.0
     margin: float = 1.0
+    code: np.ndarray | None = None
     readout = "spiking"
 
     def __post_init__(self) -> None:
@@ -152,9 +155,13 @@ class CountMSE(Loss):
             raise InputError(f"CountMSE: desired ({self.desired}) must exceed undesired ({self.undesired})")
 
     def __call__(self, out, label, n_out, t_end):
-        y = _check_label(label, n_out)
-        target = np.full(n_out, float(self.undesired))
-        target[y] = float(self.desired)
+        if self.code is None:
+            y = _check_label(label, n_out)
+            target = np.full(n_out, float(self.undesired))
+            target[y] = float(self.desired)
+        else:
+            y = _check_label(label, self.code.shape[0])
+            target = np.where(np.asarray(self.code)[y] > 0, float(self.desired), float(self.undesired))
         err = out.counts(n_out) - target
         err = np.where(np.abs(err) > self.margin, err, 0.0)
         return LossValue(float(0.5 * np.sum(err**2)), d_times=np.zeros(len(out.times)), d_counts=err)

@@ -183,3 +183,26 @@ def test_gradients_page_hm2bp_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 1
     exec(compile(blocks[0], "gradients.md HM2-BP", "exec"), {"__name__": "__main__"})
+
+
+def test_coded_counts_for_more_classes_than_readouts():
+    """10 classes on 8 readouts: count-mse targets follow the code's signs; float and chip decoders agree."""
+    from toolchain.decode import decide
+    from toolchain.lif.forward import Forward, Spikes
+    from toolchain.train.coding import output_code
+    from toolchain.verify import chip_decode
+
+    code = output_code(10, 8)
+    neurons = np.repeat(np.arange(8), np.where(code[7] > 0, 5, 1))  # readouts fire as class 7's codeword says
+    out = Spikes(np.linspace(0.001, 0.01, neurons.size), neurons, np.zeros(neurons.size))
+    value = CountMSE(desired=5.0, undesired=1.0, margin=0.0, code=code)(out, 7, 8, 0.02)
+    assert value.value == 0.0 and np.all(value.d_counts == 0)
+    wrong = CountMSE(desired=5.0, undesired=1.0, margin=0.0, code=code)(out, 3, 8, 0.02)
+    assert wrong.value > 0 and np.all(np.sign(wrong.d_counts) == -np.sign(code[3]) * (code[3] != code[7]))
+    fwd = Forward(out, [out], None, 0.02)
+    assert decide("spike-count", fwd, 8, code) == 7
+    raster = np.zeros((1, 20, 8), np.int64)
+    for t, n in zip(np.floor(out.times / 1e-3).astype(int), out.neurons, strict=True):
+        raster[0, t, n] += 1
+    assert chip_decode.decide({"Spikes_out": raster}, "spike-count", code).tolist() == [7]
+    assert chip_decode.decide({"Spikes_out": np.zeros_like(raster)}, "spike-count", code).tolist() == [-1]

@@ -341,6 +341,8 @@ def make_loss(config: TrainConfig, code: np.ndarray | None, n_classes: int | Non
         if code is None:
             code = np.eye(n_classes if n_classes is not None else 2)
         return CodedVoltageCE(code, VOLTAGE_LOSSES[config.loss], **config.loss_options)
+    if code is not None and config.loss == "count-mse":
+        return LOSSES["count-mse"](**config.loss_options, code=code)
     if code is not None:
         raise_hyperparameter_violations([Violation(
             "loss", f"{config.loss!r} needs one readout neuron per class, but the task has {code.shape[0]} "
