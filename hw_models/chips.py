@@ -6,14 +6,21 @@ listed in ``docs/chips.md``. A :class:`ChipSpec` is pure data: the design rules 
 
 Users can declare a custom chip (for research networks larger than any real chip) with
 :func:`custom_chip` and, if they want to refer to it by name in configuration files, :func:`register`.
+A custom chip can also be declared in a JSON file (``spikeline.chip-spec/1``, :func:`load_chip_file`):
+every command that takes a chip name takes the file's path too (:func:`get_chip`), and configurations
+compiled for a custom chip carry its spec (``chip_spec``, docs/formats.md), so later commands need no file.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field, replace
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
 
-from hw_models.errors import SpikelineError
+from hw_models.errors import ConfigError, SpikelineError, Violation
 
 
 @dataclass(frozen=True)
@@ -184,9 +191,12 @@ def chip_names() -> list[str]:
 
 
 def get_chip(name: str | ChipSpec) -> ChipSpec:
-    """Look a chip up by name (``xylo-audio2``), part number (``SYNS61201``) or pass a spec through."""
+    """Look a chip up by name (``xylo-audio2``), part number (``SYNS61201``) or pass a spec through; a name
+    ending in ``.json`` is a chip file (:func:`load_chip_file`), loaded and registered."""
     if isinstance(name, ChipSpec):
         return name
+    if str(name).strip().lower().endswith(".json"):
+        return load_chip_file(name)
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
     if key not in _REGISTRY:
@@ -195,3 +205,76 @@ def get_chip(name: str | ChipSpec) -> ChipSpec:
             "(declare others with hw_models.chips.custom_chip + register)"
         )
     return _REGISTRY[key]
+
+
+# -- chip files: spikeline.chip-spec/1 -------------------------------------------------------------------
+SPEC_FORMAT = "spikeline.chip-spec/1"
+#: the fields a chip file may set (all of ChipSpec but the derived ``part``/``custom``), plus format and base
+SPEC_FIELDS = tuple(f.name for f in fields(ChipSpec) if f.name not in ("part", "custom"))
+
+
+def spec_to_dict(chip: ChipSpec) -> dict[str, Any]:
+    """The complete, self-contained JSON document of a custom chip (every field, no ``base``)."""
+    doc = {k: v for k, v in asdict(chip).items() if k in SPEC_FIELDS}
+    doc["notes"] = list(chip.notes)
+    return {"format": SPEC_FORMAT, **doc}
+
+
+def spec_from_dict(doc: Any, source: str | None = None) -> ChipSpec:
+    """Decode a chip document: ``name``, ``n_hidden`` and any other :class:`ChipSpec` field, starting from the
+    registered chip ``base`` (default ``xylo-audio2``: Xylo v2 arithmetic). Every problem is reported at once."""
+    if not isinstance(doc, dict):
+        raise ConfigError([Violation("chip_spec", "a chip file must hold a JSON object")], source)
+    problems = []
+    if doc.get("format") != SPEC_FORMAT:
+        problems.append(Violation("format", f"must be {SPEC_FORMAT!r}", value=str(doc.get("format"))))
+    for key in sorted(set(doc) - {"format", "base", *SPEC_FIELDS}):
+        problems.append(Violation(key, "unknown field", hint=f"known: base, {', '.join(SPEC_FIELDS)}"))
+    if not isinstance(doc.get("name"), str) or not doc.get("name", "").strip() or \
+            str(doc.get("name")).lower().endswith(".json"):
+        problems.append(Violation("name", "must name the chip (not a file), e.g. 'mnist-196'"))
+    if "n_hidden" not in doc:
+        problems.append(Violation("n_hidden", "is required (hidden neurons of the chip)"))
+    base_name = doc.get("base", XYLO_AUDIO2.name)
+    base = _REGISTRY.get(str(base_name).lower()) if isinstance(base_name, str) else None
+    if base is None:
+        problems.append(Violation("base", f"must name a registered chip, got {base_name!r}",
+                                  hint=f"one of {', '.join(chip_names())}"))
+    ints = {k: v for k, v in doc.items() if k in SPEC_FIELDS and k not in ("name", "notes", "has_bias")}
+    for key, value in ints.items():
+        optional = key in ("input_window", "output_window")
+        if not ((isinstance(value, int) and not isinstance(value, bool) and value >= 0) or
+                (optional and value is None)):
+            problems.append(Violation(key, f"must be a whole number >= 0{' or null' if optional else ''}",
+                                      value=repr(value)))
+    if "has_bias" in doc and not isinstance(doc["has_bias"], bool):
+        problems.append(Violation("has_bias", "must be true or false", value=repr(doc["has_bias"])))
+    notes = doc.get("notes", [])
+    if not (isinstance(notes, list) and all(isinstance(n, str) for n in notes)):
+        problems.append(Violation("notes", "must be a list of strings"))
+    if problems:
+        raise ConfigError(problems, source)
+    sizes = {k: ints.pop(k) for k in ("n_hidden", "n_inputs", "n_outputs", "n_synapses", "max_fanout",
+                                      "max_recurrent_weights") if k in ints}
+    extra = {**ints, **({"has_bias": doc["has_bias"]} if "has_bias" in doc else {}), "notes": tuple(notes)}
+    try:
+        return custom_chip(doc["name"].strip().lower(), base=base, **sizes, **extra)
+    except SpikelineError as exc:
+        raise ConfigError([Violation("chip_spec", str(exc))], source) from None
+
+
+def load_chip_file(path: str | os.PathLike) -> ChipSpec:
+    """Read a ``spikeline.chip-spec/1`` file and register the chip it declares (the same name with another
+    spec is refused)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([Violation("file", f"cannot read the chip file: {exc.strerror or exc}")], str(p)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError([Violation("file", f"not valid JSON: {exc}")], str(p)) from None
+    spec = spec_from_dict(doc, str(p))
+    try:
+        return register(spec)
+    except SpikelineError as exc:
+        raise ConfigError([Violation("name", str(exc), hint="give the new chip another name")], str(p)) from None

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from hw_models.atomic import atomic_write_text
-from hw_models.errors import ConfigError, Violation
+from hw_models.errors import ConfigError, SpikelineError, Violation
 from hw_models.files import JSON_KINDS, json_kind, parse_json, read_bytes
 
 FORMAT = "spikeline.chip-config/2"
@@ -51,7 +51,7 @@ OUTPUT_VECTORS: dict[str, int | None] = {
 }
 SHIFTS = ("weight_shift_in", "weight_shift_rec", "weight_shift_out")
 MATRICES = ("weights_in", "weights_rec", "weights_out")
-KNOWN_FIELDS = {"format", "chip", "dt", "aliases", "provenance", *MATRICES, *SHIFTS, *HIDDEN_VECTORS,
+KNOWN_FIELDS = {"format", "chip", "dt", "aliases", "provenance", "chip_spec", *MATRICES, *SHIFTS, *HIDDEN_VECTORS,
                 *OUTPUT_VECTORS}
 
 
@@ -80,6 +80,9 @@ class ChipConfig:
     #: Where the configuration came from (``network_sha256``, ``compile`` settings, ``spikeline``
     #: version, ...): a JSON object, recorded by the compiler, not part of what the chip runs.
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: The ``spikeline.chip-spec/1`` document of a custom chip (:func:`hw_models.chips.spec_to_dict`), so that the
+    #: configuration runs in any process; loading it registers the chip. ``None`` for the built-in chips.
+    chip_spec: dict[str, Any] | None = None
 
     # -- sizes ------------------------------------------------------------------------------------
     @property
@@ -128,7 +131,7 @@ class ChipConfig:
     def copy(self) -> ChipConfig:
         return ChipConfig(**{k: (v.copy() if isinstance(v, np.ndarray) else
                                  [list(a) for a in v] if k == "aliases" else
-                                 json.loads(json.dumps(v)) if k == "provenance" else v)
+                                 json.loads(json.dumps(v)) if k in ("provenance", "chip_spec") else v)
                              for k, v in self.__dict__.items()})
 
     def __eq__(self, other: object) -> bool:
@@ -164,6 +167,8 @@ class ChipConfig:
         d["aliases"] = [list(map(int, a)) for a in self.aliases]
         if self.provenance:
             d["provenance"] = self.provenance
+        if self.chip_spec is not None:
+            d["chip_spec"] = self.chip_spec
         return d
 
     def to_json(self) -> str:
@@ -277,6 +282,9 @@ def _from_mapping(doc: Any, source: str | None, require_format: bool) -> ChipCon
     chip = doc.get("chip")
     if not isinstance(chip, str) or not chip:
         problems.append(Violation("chip", "must name a chip, e.g. 'xylo-audio2'"))
+    chip_spec = doc.get("chip_spec")
+    if chip_spec is not None:
+        problems.extend(_register_chip_spec(chip_spec, chip, source))
     dt = doc.get("dt")
     if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not math.isfinite(dt) or dt <= 0:
         problems.append(Violation("dt", f"must be a positive number of seconds, got {dt!r}",
@@ -366,4 +374,22 @@ def _from_mapping(doc: Any, source: str | None, require_format: bool) -> ChipCon
         return np.concatenate([w, np.zeros(w.shape[:2] + (n_syn - w.shape[2],), np.int64)], axis=2)
 
     return ChipConfig(chip=chip, dt=float(dt), weights_in=widen(w_in), weights_rec=widen(w_rec),
-                      weights_out=w_out, aliases=aliases, provenance=dict(provenance), **shifts, **vectors)
+                      weights_out=w_out, aliases=aliases, provenance=dict(provenance), **shifts, **vectors,
+                      chip_spec=None if chip_spec is None else json.loads(json.dumps(chip_spec)))
+
+
+def _register_chip_spec(doc: Any, chip: Any, source: str | None) -> list[Violation]:
+    """Decode and register a carried custom chip; its name must be the configuration's ``chip``."""
+    from hw_models.chips import register, spec_from_dict
+
+    try:
+        spec = spec_from_dict(doc, source)
+    except ConfigError as exc:
+        return [Violation(f"chip_spec.{v.field}", v.message, hint=v.hint) for v in exc.violations]
+    if spec.name != chip:
+        return [Violation("chip_spec", f"declares chip {spec.name!r} but the configuration names {chip!r}")]
+    try:
+        register(spec)
+    except SpikelineError as exc:
+        return [Violation("chip_spec", str(exc), hint="rename one of the two chips")]
+    return []

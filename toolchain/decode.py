@@ -9,14 +9,16 @@ wrong answer, as in the EventProp and Goeltz et al. evaluations (a missing label
 rule                   loss it goes with     decision
 =====================  ====================  =================================================
 ``first-spike``        FirstSpikeCE          the output that spikes first
-``spike-count``        SpikeCountCE          the output with the most spikes
+``spike-count``        SpikeCountCE,         the output with the most spikes
+                       CountMSE
 ``max-voltage``        MaxVoltageCE          the leaky-integrator output with the largest max V
 ``integrated-voltage`` IntegratedVoltageCE   the leaky-integrator output with the largest integral of V
 =====================  ====================  =================================================
 
 Ties: exact ties are measure-zero events for the float model, but a decision must be defined. Every
 rule breaks a tie by the lowest class index (``np.argmax`` semantics); ``spike-count`` first breaks a
-count tie by the earlier first spike.
+count tie by the earlier first spike. With an output code ``C`` (more classes than readouts) ``spike-count``
+decides ``argmax_c (C @ counts)_c`` (ties: lowest index; no output spike: no decision).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ NO_DECISION = -1
 
 #: the decision rule that belongs to each loss (toolchain.losses.LOSSES)
 RULE_OF_LOSS = {"first-spike": "first-spike", "spike-count": "spike-count", "max-voltage": "max-voltage",
-                "integrated-voltage": "integrated-voltage"}
+                "integrated-voltage": "integrated-voltage", "count-mse": "spike-count"}
 
 
 def first_spike_times(out: Spikes, n_out: int) -> np.ndarray:
@@ -83,9 +85,12 @@ def decide(rule: str, fwd: Forward, n_out: int, code: np.ndarray | None = None) 
     if rule in ("first-spike", "spike-count"):
         if fwd.readout is not None or not fwd.layers:
             raise InputError(f"rule {rule!r} needs a spiking readout; this forward pass has none")
-        if code is not None:
-            raise InputError(f"rule {rule!r} takes no output code (one readout neuron per class)")
         out = fwd.layers[-1]
+        if code is not None:
+            if rule == "first-spike":
+                raise InputError("rule 'first-spike' takes no output code (one readout neuron per class)")
+            counts = out.counts(n_out)
+            return NO_DECISION if counts.max(initial=0) == 0 else int(np.argmax(code @ counts))
         return first_spike(out, n_out) if rule == "first-spike" else spike_count(out, n_out)
     if rule in ("max-voltage", "integrated-voltage"):
         if fwd.readout is None:

@@ -30,6 +30,8 @@ class LossValue:
     d_times: np.ndarray | None = None
     d_vmax: np.ndarray | None = None
     d_vint: np.ndarray | None = None
+    #: dL/d(spike count) of each readout, for the rate-coded engine (toolchain.grad.hm2bp); None: no count loss
+    d_counts: np.ndarray | None = None
 
 
 def _softmax_ce(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
@@ -121,7 +123,48 @@ class SpikeCountCE(Loss):
             d_times = np.zeros(len(out.times))
         else:
             d_times = -grad_logits[out.neurons] * self.gain * weight / self.tau_count
-        return LossValue(float(value), d_times=d_times)
+        d_counts = self.gain * grad_logits if self.tau_count is None else None
+        return LossValue(float(value), d_times=d_times, d_counts=d_counts)
+
+
+@dataclass
+class CountMSE(Loss):
+    """HM2-BP's rate-coded loss on output spike counts (gradients.md §4.3)::
+
+        L = 1/2 sum_c err_c^2,   err_c = o_c - y_c if |o_c - y_c| > margin else 0
+
+    with ``y_c = desired`` for the label's readout and ``undesired`` for the others; with an output code ``code``
+    (classes x readouts, :mod:`toolchain.train.coding`, more classes than readouts) readout ``r`` is to fire
+    ``desired`` times where ``code[label, r] > 0`` and ``undesired`` elsewhere. Counts are piecewise
+    constant in the parameters, so the exact spike-time gradient is zero (``d_times`` = 0, which the exact
+    engines return); ``d_counts = err`` is what the HM2-BP engine back-propagates.
+    """
+
+    desired: float = 8.0
+    undesired: float = 1.0
+    margin: float = 1.0
+    code: np.ndarray | None = None
+    readout = "spiking"
+
+    def __post_init__(self) -> None:
+        for name in ("desired", "undesired", "margin"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InputError(f"CountMSE: {name} must be a count >= 0, got {value!r}")
+        if self.desired <= self.undesired:
+            raise InputError(f"CountMSE: desired ({self.desired}) must exceed undesired ({self.undesired})")
+
+    def __call__(self, out, label, n_out, t_end):
+        if self.code is None:
+            y = _check_label(label, n_out)
+            target = np.full(n_out, float(self.undesired))
+            target[y] = float(self.desired)
+        else:
+            y = _check_label(label, self.code.shape[0])
+            target = np.where(np.asarray(self.code)[y] > 0, float(self.desired), float(self.undesired))
+        err = out.counts(n_out) - target
+        err = np.where(np.abs(err) > self.margin, err, 0.0)
+        return LossValue(float(0.5 * np.sum(err**2)), d_times=np.zeros(len(out.times)), d_counts=err)
 
 
 @dataclass
@@ -152,6 +195,7 @@ class IntegratedVoltageCE(Loss):
 LOSSES: dict[str, type[Loss]] = {
     "first-spike": FirstSpikeCE,
     "spike-count": SpikeCountCE,
+    "count-mse": CountMSE,
     "max-voltage": MaxVoltageCE,
     "integrated-voltage": IntegratedVoltageCE,
 }

@@ -325,7 +325,7 @@ def test_cli_train_writes_a_network_and_reports_accuracy(tmp_path):
     # the reported test accuracy is the saved network's, decoded here independently of the trainer
     from toolchain.decode import decide
     from toolchain.lif.forward import forward
-    from toolchain.verify.inputs import network_inputs
+    from toolchain.data.inputs import network_inputs
 
     samples, labels, _ = network_inputs(net, "test")
     t_end, rule = net.metadata["t_end"], net.metadata["decision"]

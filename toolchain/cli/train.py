@@ -37,8 +37,10 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 @click.option("--batch-size", type=COUNT, default=None, help="Minibatch size (default: the task's preset).")
 @click.option("--lr", type=POSITIVE, default=None, help="Adam learning rate (default: the task's preset).")
 @click.option("--hidden", default=None, help="Hidden layer sizes, comma separated, e.g. 200 or 100,50.")
-@click.option("--engine", type=click.Choice(["fp", "fp-forward", "eventprop"]), default="fp",
-              show_default=True, help="Exact gradient engine (all give the same gradient; fp is fastest).")
+@click.option("--engine", type=click.Choice(["fp", "fp-forward", "eventprop", "hm2bp"]), default=None,
+              help="Gradient engine (default: the task's preset, else fp). fp, fp-forward and eventprop give the "
+                   "same exact gradient (fp is fastest); hm2bp is HM2-BP's count gradient for the rate-coded "
+                   "count-mse loss.")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the initial weights and of the minibatch order.")
 @click.option("--hop-delay-steps", type=NON_NEGATIVE, default=None,
@@ -61,7 +63,7 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 @json_option
 @report_errors
 def train_cmd(task: str, chip: str, out_dir: str, mode: str, epochs: int | None, batch_size: int | None,
-              lr: float | None, hidden: str | None, engine: str, seed: int, hop_delay_steps: float | None,
+              lr: float | None, hidden: str | None, engine: str | None, seed: int, hop_delay_steps: float | None,
               train_subset: int | None, sets: tuple[str, ...], task_opts: tuple[str, ...], scheduler: str | None,
               resume: bool, stop_after: int | None, quiet: bool, as_json: bool) -> None:
     """Train a spiking network for TASK on CHIP's grid and write OUT/network.json.

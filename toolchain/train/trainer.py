@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from hw_models.atomic import atomic_write_text
-from hw_models.chips import get_chip, tau_from_dash
+from hw_models.chips import get_chip, spec_to_dict, tau_from_dash
 from hw_models.errors import InputError, SpikelineError, Violation
 from hw_models.files import read_json
 from hw_models.lock import folder_lock
@@ -73,7 +73,9 @@ from toolchain.train.optim import Adam, LRSchedule, clip_global_norm
 from toolchain.train.progress import TrainingProgress
 
 MODES = ("grid", "float")
-TRAIN_ENGINES = ("fp", "fp-forward", "eventprop")
+TRAIN_ENGINES = ("fp", "fp-forward", "eventprop", "hm2bp")
+#: losses on output spike counts: what the HM2-BP engine trains (it needs dL/d(count))
+COUNT_LOSSES = ("count-mse", "spike-count")
 NETWORK_FILE, METRICS_FILE, CHECKPOINT_FILE, SUMMARY_FILE = ("network.json", "metrics.jsonl", "last.ckpt",
                                                               "summary.json")
 #: float mode keeps thresholds above this fraction of their initial value (they must stay > 0)
@@ -181,6 +183,11 @@ class TrainConfig:
                                hint=f"one of {', '.join(TRAIN_ENGINES)}"))
         if self.loss not in LOSSES:
             v.append(Violation("loss", f"unknown loss {self.loss!r}", hint=f"one of {', '.join(LOSSES)}"))
+        elif (self.engine == "hm2bp" and self.loss not in COUNT_LOSSES) or (
+                self.loss == "count-mse" and self.engine != "hm2bp"):
+            v.append(Violation("engine", f"engine {self.engine!r} cannot train loss {self.loss!r}",
+                               hint="HM2-BP trains count losses (count-mse, spike-count); count-mse has no "
+                                    "exact spike-time gradient, so train it with --engine hm2bp"))
         else:
             try:
                 make_loss(self, None)
@@ -297,6 +304,8 @@ def make_loss(config: TrainConfig, code: np.ndarray | None, n_classes: int | Non
         if code is None:
             code = np.eye(n_classes if n_classes is not None else 2)
         return CodedVoltageCE(code, VOLTAGE_LOSSES[config.loss], **config.loss_options)
+    if code is not None and config.loss == "count-mse":
+        return LOSSES["count-mse"](**config.loss_options, code=code)
     if code is not None:
         raise_hyperparameter_violations([Violation(
             "loss", f"{config.loss!r} needs one readout neuron per class, but the task has {code.shape[0]} "
@@ -413,12 +422,14 @@ def network_metadata(config: TrainConfig, task: Task, params: dict[str, np.ndarr
         "trained_by": "spikeline.train", **input_metadata(config, task), "encoding": task.encoding,
         "duration": task.duration, "loss": {"name": config.loss, **config.loss_options},
         "decision": config.decision_rule,
-        "chip": config.chip, "dt": config.dt, "mode": config.mode, "seed": config.seed,
+        "chip": get_chip(config.chip).name, "dt": config.dt, "mode": config.mode, "seed": config.seed,
         "hop_delay_steps": config.hop_delay_steps, "dash_syn": list(config.dash_syn),
         "dash_mem": list(config.dash_mem), "n_classes": task.n_classes,
         "class_names": class_names(config.task, task.n_classes),
         "output_code": None if task_code(config, task) is None else task_code(config, task).tolist(),
     }
+    if get_chip(config.chip).custom:
+        meta["chip_spec"] = spec_to_dict(get_chip(config.chip))
     if config.mode == "grid":
         units = weight_units(config)
         scales = [quantize_weights(params[f"W{k}"] * units[k])[1] for k in range(len(config.hidden) + 1)]

@@ -11,7 +11,8 @@ Every rule returns one class per sample, or -1 when the chip gives no decision (
 * ``integrated-voltage``: the readout with the largest sum of its membrane over the trial.
 
 With an output code ``C`` (classes x readouts, more classes than readouts) the voltage rules decide
-``argmax_c (C @ y)_c`` on the readout observables ``y``, exactly as :func:`toolchain.decode.decide`.
+``argmax_c (C @ y)_c`` on the readout observables ``y`` (the spike counts for ``spike-count``), exactly as
+:func:`toolchain.decode.decide`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,9 @@ def decide(record: Record, rule: str, code: np.ndarray | None = None) -> np.ndar
             out[b] = tied[np.argmax(v[b, earliest[b], tied])]
         return out
     counts = spikes.sum(axis=1)
+    if code is not None:  # spike-count through the output code, as toolchain.decode.decide
+        score = counts @ np.asarray(code, np.float64).T
+        return np.where(counts.max(axis=1) > 0, np.argmax(score, axis=1), -1)
     out = np.full(n_b, -1)
     for b in np.flatnonzero(counts.max(axis=1) > 0):
         tied = np.flatnonzero(counts[b] == counts[b].max())
