@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from tests.toolchain.test_calibration import yinyang_net
+from toolchain.cli import main
 from toolchain.compile import CompileError, compile_network
 from toolchain.compile.health import RAIL
 from toolchain.compile.pipeline import health_of
@@ -59,7 +61,7 @@ def test_a_saturated_layer_is_refused(leaky):
     assert "saturates" in problem.message and "40 of 40 neurons" in problem.message
 
 
-def test_an_uncalibrated_compile_is_refused_unless_the_check_is_switched_off():
+def test_an_uncalibrated_compile_is_refused_unless_the_check_is_switched_off(tmp_path):
     net = yinyang_net("leaky-integrator", seed=3)
     net.weights[1] = net.weights[1] * 0 + np.abs(net.weights[1])         # every hidden spike pushes the readout up
     with pytest.raises(CompileError) as err:
@@ -71,3 +73,7 @@ def test_an_uncalibrated_compile_is_refused_unless_the_check_is_switched_off():
     assert not report.health["ok"] and not report.calibrated          # measured and reported, not enforced
     config, report = compile_network(net, "xylo-audio2")                 # the default calibrates it off the rail
     assert report.health["ok"]
+    res = CliRunner().invoke(main, ["compile", str(net.save(tmp_path / "n.json")), "-c", "xylo-audio2",
+                                    "--no-calibrate", "-o", str(tmp_path / "c.json")])
+    assert res.exit_code == 2 and "layer 2 (readout)" in res.output and "health check" in res.output
+    assert not (tmp_path / "c.json").exists() and (tmp_path / "c.report.md").exists()

@@ -161,7 +161,7 @@ def hot_layers(build: _Build, net: Network, rec: Record, state_limit: int = CALI
     for block in build.layout.blocks:
         if int(peaks[block.start:block.start + block.size].max(initial=0)) > state_limit:
             hot.append(block.layer)
-    peak_out = max(int(np.abs(rec[k]).max(initial=0)) for k in ("Vmem_out", "Isyn_out"))
+    peak_out = max(int(np.abs(rec[k].astype(np.int64)).max(initial=0)) for k in ("Vmem_out", "Isyn_out"))
     if peak_out > state_limit:
         hot.append(net.n_layers)
     return hot
