@@ -398,7 +398,9 @@ def _training_figure(training: list[dict], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.plot(epochs, [100 * r["accuracy"] for r in training], color="#4c72b0", label="train accuracy (running)")
     if all("val_accuracy" in r for r in training):
-        ax.plot(epochs, [100 * r["val_accuracy"] for r in training], color="#55a868", label="validation accuracy")
+        val = [100 * r["val_accuracy"] for r in training]
+        ax.plot(epochs, val, color="#55a868", label="validation accuracy")
+        ax.axvline(epochs[int(np.argmax(val))], color="#999999", lw=0.8, ls=":", label="best validation (saved)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
     lx = ax.twinx()
