@@ -36,7 +36,11 @@ def read_run(run: Path) -> dict | None:
             "sizes": "-".join(map(str, meta["layer_sizes"])), "samples": doc["samples"], "acc": doc["accuracy"],
             "ci": doc["accuracy_95"], "gap": gap, "val": summary.get("val_accuracy"),
             "train_s": summary.get("train_wall_seconds"), "epochs": summary.get("epochs_done"),
-            "kept": next((c["name"] for c in doc.get("compile", {}).get("candidates", []) if c["kept"]), "-")}
+            "kept": next((c["name"] for c in doc.get("compile", {}).get("candidates", []) if c["kept"]),
+                         "calibrated" if doc.get("compile", {}).get("calibrated") else "not calibrated"),
+            "same": doc["prediction_agreement"]["bit-accurate_vs_chip-grid"],
+            "dead": "; ".join(f"{r['dead_float']} / {r['dead_chip']} of {r['neurons']}"
+                              for r in doc["firing_rates"] if r["kind"] == "hidden")}
 
 
 def main() -> None:
@@ -51,8 +55,8 @@ def main() -> None:
              "split only), `spikeline compile` (calibrated), `spikeline verify` on the whole test split. Accuracies "
              "with 95 % Wilson intervals; the gap is bit-accurate minus chip-grid with its exact paired interval "
              "(on the samples whose correctness differs).", "",
-             "| task | chip | network | seed | val | float | chip grid | bit-accurate | gap (95 %) | kept candidate | "
-             "training |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| task | chip | network | seed | val | float | chip grid | bit-accurate | gap (95 %) | same decision | "
+             "dead hidden (float / chip) | kept candidate | training |", "|---" * 13 + "|"]
 
     def acc(r, k):
         lo, hi = r["ci"][k]
@@ -65,7 +69,8 @@ def main() -> None:
         val = "-" if r["val"] is None else f"{100 * r['val']:.1f} %"
         lines.append(f"| {r['task']} | {r['chip']} | {r['sizes']} | {r['seed']} | {val} | "
                      f"{acc(r, 'float')} | {acc(r, 'chip-grid')} | {acc(r, 'bit-accurate')} | "
-                     f"{100 * g['difference']:+.2f} pp ({100 * g['low']:+.1f}..{100 * g['high']:+.1f}) | {r['kept']} | "
+                     f"{100 * g['difference']:+.2f} pp ({100 * g['low']:+.1f}..{100 * g['high']:+.1f}) | "
+                     f"{100 * r['same']:.1f} % | {r['dead']} | {r['kept']} | "
                      f"{r['epochs']} epochs, {r['train_s']:.0f} s |")
         print(r["task"], r["chip"], r["seed"], {k: round(100 * v, 2) for k, v in r["acc"].items()})
     lines += ["", "Over seeds (test samples pooled: every seed's decisions on the same test split):", "",

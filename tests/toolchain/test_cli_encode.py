@@ -86,6 +86,8 @@ def test_sim_decode_leaky_readout_equals_verify(leaky, tmp_path):
         assert [r["class"] for r in dec["samples"]] == expected.predictions.tolist()
         assert dec["accuracy"] == pytest.approx(expected.accuracy) and dec["rule"] == "integrated-voltage"
         assert {r["name"] for r in dec["samples"]} <= {"yin", "yang", "dot"}
+    res = run("hil", d / "net.bundle", "-i", tmp_path / "t.npz", "--device", "sim")  # hil reads the same file
+    assert res.exit_code == 0 and "30 sample(s)" in res.output, res.output
     res = run("sim", d / "net.bundle", "-i", tmp_path / "t.npz", "-o", tmp_path / "r.npz", "--decode", "--show", "3")
     assert res.exit_code == 0 and "sample 2:" in res.output and "sample 3:" not in res.output
     assert "27 more" in res.output and "accuracy:" in res.output

@@ -19,3 +19,6 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     assert doc["xylosim"].startswith("identical")
     for key in ("network", "config", "report", "compile_report"):
         assert Path(doc[key]).exists(), key
+    text = Path(doc["report"]).read_text()  # the report tells the whole story
+    for section in ("## Accuracy", "## Compile", "## Firing rates", "## One sample", "## Training", "## Provenance"):
+        assert section in text, section

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -39,6 +40,13 @@ def test_compile_then_verify(tmp_path, network_file):
     assert doc["prediction_agreement"]["chip-grid_vs_float"] > 0.8
     for f in ("report.md", "report.json", "accuracy.png", "sample.png", "rates.png"):
         assert (tmp_path / "v" / f).exists()
+    lo, hi = doc["accuracy_95"]["bit-accurate"]
+    assert lo <= doc["accuracy"]["bit-accurate"] <= hi and hi - lo > 0.05  # 60 samples: a wide interval
+    text = (tmp_path / "v" / "report.md").read_text()
+    assert "## Compile" in text and "input channels" in text and "tau_syn requested" in text  # c.report.json read
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    report = json.loads((tmp_path / "v" / "report.json").read_text())
+    assert report["provenance"]["network_sha256"] == digest and report["compile"]["shifts"]
 
 
 def test_compile_reports_every_problem_and_resource_table(tmp_path):

@@ -41,6 +41,7 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     from toolchain.train.presets import preset_config
     from toolchain.train.trainer import train
     from toolchain.verify import verify, write_report
+    from toolchain.verify.report import provenance
 
     out = Path(out_dir)
     say = (lambda *a, **k: None) if as_json else click.echo
@@ -57,7 +58,9 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
 
     say("[3/4] verifying on the test split: float, chip grid, bit-accurate")
     verified = verify(result.network, chip_config, compile_options=report.to_dict(), progress=not as_json)
-    files = write_report(verified, out / "verify")
+    files = write_report(verified, out / "verify", compile_doc=report.to_dict(),
+                         provenance=provenance(network_path, out / "config.json", seed),
+                         metrics_path=out / "train" / "metrics.jsonl")
 
     say("[4/4] checking the simulator against SynSense's xylosim, bit for bit")
     xylosim = _xylosim_check(chip_config, result.network)

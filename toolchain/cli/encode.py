@@ -54,7 +54,8 @@ def encoded_split(network: str | None, task: str | None, chip: str, task_opts: t
               help="With --task: the chip whose input count bounds the clock channels.")
 @click.option("--task-option", "task_opts", multiple=True, metavar="KEY=VALUE",
               help="With --task: a task option, e.g. --task-option encoding=delta. Repeatable.")
-@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
+              help="Which split of the task.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples.")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
               help="The .npz to write: rasters (B, T, N_in), labels, class_names, meta.")

@@ -299,7 +299,7 @@ def _accuracy_figure(res: VerifyResult, out: Path) -> None:
         ax.errorbar(i, acc[i], yerr=[[acc[i] - lo[i]], [hi[i] - acc[i]]], fmt="o", color=COLORS[k], capsize=6, ms=7)
         ax.annotate(f"{acc[i]:.2f} %", (i, acc[i]), xytext=(8, 0), textcoords="offset points", va="center", fontsize=8)
     pad = max(0.5, 0.15 * (hi.max() - lo.min()))
-    ax.set_ylim(max(0, lo.min() - pad), min(100, hi.max() + pad))
+    ax.set_ylim(max(0, lo.min() - pad), hi.max() + pad)  # room above 100 % so a marker there shows whole
     ax.set_xticks(range(3), ORDER)
     ax.set_xlim(-0.5, 2.8)
     ax.set_ylabel(f"{res.split} accuracy (%)")
@@ -398,7 +398,9 @@ def _training_figure(training: list[dict], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.2))
     ax.plot(epochs, [100 * r["accuracy"] for r in training], color="#4c72b0", label="train accuracy (running)")
     if all("val_accuracy" in r for r in training):
-        ax.plot(epochs, [100 * r["val_accuracy"] for r in training], color="#55a868", label="validation accuracy")
+        val = [100 * r["val_accuracy"] for r in training]
+        ax.plot(epochs, val, color="#55a868", label="validation accuracy")
+        ax.axvline(epochs[int(np.argmax(val))], color="#999999", lw=0.8, ls=":", label="best validation (saved)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
     lx = ax.twinx()
