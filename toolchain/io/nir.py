@@ -479,6 +479,9 @@ def _metadata(graph) -> dict[str, Any]:
 
 def import_file(path: Path, dt: float | None = None, profile: str | None = None, **options) -> Network:
     """Read a ``.nir`` file into a :class:`Network` (``nir.read`` with type checking on)."""
+    if options:
+        raise FormatError(f"{', '.join('--' + k for k in sorted(options))}: not an option of the NIR format "
+                          "(a NIR graph becomes a float network; compile it for a chip afterwards)")
     nir = _nir()
     try:
         graph = nir.read(str(path))

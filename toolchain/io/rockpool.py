@@ -106,6 +106,9 @@ def from_spec(spec: dict[str, Any], chip: str) -> ChipConfig:
 
 def import_file(path: Path, chip: str | None = None, **options) -> ChipConfig:
     """Read a rockpool specification JSON for ``chip`` (required: the specification does not name it)."""
+    if options:
+        raise FormatError(f"{', '.join('--' + k for k in sorted(options))}: not an option of the rockpool format "
+                          "(a specification carries its own dt)")
     if not chip:
         raise FormatError("a rockpool specification does not say which chip it is for: pass --chip "
                           "(xylo-audio2, xylo-imu or xylo-audio3)")
