@@ -24,16 +24,16 @@ Output``, with recurrent layers as sub-graphs (or loops) ``neuron -> (Delay) -> 
 with one line naming the node (see :class:`NIRImportError`).
 
 **Profiles** (``profile=``) correct exporters that write values which break NIR's equations (each one
-checked against the exporter's source and its own simulation, tests/toolchain/io/test_nir_libraries.py):
+checked against the exporter's source and its own simulation, tests/toolchain/interop/test_nir_libraries.py):
 
 - ``snntorch`` (``snntorch.export_nir``): ``tau = dt / (1 - alpha)`` with ``dt = 1e-4`` hard-coded,
   ``r = tau_mem/dt``, ``w_in = tau_syn/dt``, and a spike is a per-step value 1 (``S = dt * delta``), not a
-  unit pulse. The profile multiplies ``g`` by ``dt`` and replaces the Euler time constants by the exact
-  ones of the per-step decay snntorch applies: ``tau = -dt / ln(1 - dt / tau_written)``.
+  unit pulse. The profile multiplies ``g`` by ``dt``; the Euler time constants are kept (they match
+  snntorch's per-step decays to O(dt/tau), and keep the PSP areas equal).
 - ``norse`` (``norse.torch.utils.export_nir.to_nir``): writes ``tau = dt * tau`` (``dt / tau_inv``;
   norse's own importer reads ``1 / tau``), ``r = 1``, ``w_in = 1`` while a spike adds its weight to ``I``.
-  The profile reads ``tau = tau_written / dt`` (``dt`` = ``to_nir``'s argument, default 1e-3), takes
-  ``w_in = tau_syn`` and converts norse's Euler decays ``1 - dt/tau`` to exact time constants as above.
+  The profile reads ``tau = tau_written / dt`` (``dt`` = ``to_nir``'s argument, default 1e-3) and takes
+  ``w_in = tau_syn``.
 - ``rockpool`` (``rockpool.nn.modules.torch.nir.to_nir``): ``r = tau_mem exp(-dt/tau_mem) / dt``,
   ``w_in = 1``, while ``LIFTorch`` adds a spike's weight to ``I`` and ``I`` to ``V`` each step. The profile
   takes ``g = 1/dt``, with ``dt`` solved from ``r`` (or given). rockpool drops biases (``v_leak = 0``).
@@ -480,7 +480,9 @@ def _metadata(graph) -> dict[str, Any]:
 
 def import_file(path: Path, dt: float | None = None, profile: str | None = None, **options) -> Network:
     """Read a ``.nir`` file into a :class:`Network` (``nir.read`` with type checking on)."""
-    refuse_options(options, ("dt", "profile"), "NIR import")
+    if options:
+        raise FormatError(f"{', '.join('--' + k for k in sorted(options))}: not an option of the NIR format "
+                          "(a NIR graph becomes a float network; compile it for a chip afterwards)")
     nir = _nir()
     try:
         graph = nir.read(str(path))

@@ -1,7 +1,7 @@
 """Rockpool in and out: Xylo specifications (integer space) and rockpool models (float space).
 
-rockpool is AGPL-3.0: it is an optional extra and only this module imports it, lazily, and only for
-:func:`network_from_module`. Specifications need no rockpool at all: they are plain JSON.
+rockpool is AGPL-3.0 and an optional extra: no Spikeline module imports it. Specifications are plain JSON,
+and :func:`network_from_module` reads a rockpool model by its modules' class names and attributes.
 
 **Specification** (``spikeline export CONFIG.json --format rockpool``): a JSON object whose keys are
 exactly the keyword arguments of ``XyloSim.from_specification`` of rockpool's Xylo Audio 2, IMU and Audio 3
@@ -107,7 +107,9 @@ def from_spec(spec: dict[str, Any], chip: str) -> ChipConfig:
 
 def import_file(path: Path, chip: str | None = None, **options) -> ChipConfig:
     """Read a rockpool specification JSON for ``chip`` (required: the specification does not name it)."""
-    refuse_options(options, ("chip",), "rockpool import")
+    if options:
+        raise FormatError(f"{', '.join('--' + k for k in sorted(options))}: not an option of the rockpool format "
+                          "(a specification carries its own dt)")
     if not chip:
         raise FormatError("a rockpool specification does not say which chip it is for: pass --chip "
                           "(xylo-audio2, xylo-imu or xylo-audio3)")

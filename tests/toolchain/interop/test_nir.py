@@ -252,3 +252,8 @@ def test_unknown_profile_and_missing_file(tmp_path):
         spikeline_nir.from_graph(chain(nir.Linear(weight=np.ones((2, 3))), cuba()), profile="sinabs")
     with pytest.raises(spikeline_nir.FormatError, match="not a readable NIR file"):
         spikeline_nir.import_file(tmp_path / "missing.nir")
+
+
+def test_options_of_another_format_are_refused(tmp_path):
+    with pytest.raises(spikeline_nir.FormatError, match="--chip: not an option of the NIR format"):
+        spikeline_nir.import_file(tmp_path / "x.nir", chip="xylo-audio2")

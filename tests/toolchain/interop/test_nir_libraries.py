@@ -4,9 +4,9 @@ simulations of the same network.
 The comparison (docs/interop.md, "Discretisation error"): the libraries step the network with Euler or
 per-step exponential decays on their grid ``dt``, Spikeline's forward pass is exact in continuous time with
 the input spikes at ``k dt``. A library spike in step ``k`` is *matched* by one of ours at a time in
-``[k dt, (k + 1) dt)`` up to ``2 + 0.02 k`` steps away (the per-step decay error is ~``dt / (2 tau)``, <= 2.5 %
-at the ``dt/tau <= 0.05`` used here, and each layer adds up to one step of latency). All but 5 % + 1 of the spikes of every layer, counted
-both ways, must be matched.
+``[k dt, (k + 1) dt)`` up to ``2 + 0.02 k`` steps away (the per-step decay error is ~``dt / (2 tau)``,
+<= 2.5 % at the ``dt/tau <= 0.05`` used here, and each layer adds up to one step of latency). All but
+5 % + 1 of the spikes of every layer, counted both ways, must be matched.
 """
 
 from __future__ import annotations

@@ -77,10 +77,10 @@ def test_reverse_unit_mapping():
     net, (l1, hidden, l2) = model(2, "bitshifts", False)
     ours = network_from_module(net)
     dt = float(hidden.dt)  # rockpool keeps dt in float32
-    np.testing.assert_allclose(ours.weights[0], l1.weight.detach().numpy() / dt, rtol=1e-12)
-    dash = hidden.dash_mem.detach().numpy()
+    np.testing.assert_allclose(ours.weights[0], l1.weight.detach().numpy().astype(np.float64) / dt, rtol=1e-12)
+    dash = hidden.dash_mem.detach().numpy().astype(np.float64)
     np.testing.assert_allclose(ours.tau_mem[0], -dt / np.log(1 - 2.0 ** -dash), rtol=1e-12)
-    assert ours.delays == [0.0, 0.0] and ours.dt == dt and ours.recurrent_delays == []
+    assert ours.delays == [0.0, 0.0] and ours.dt == dt and ours.recurrent[0] is None
 
 
 def test_refusals():

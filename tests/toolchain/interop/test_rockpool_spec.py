@@ -70,3 +70,25 @@ def test_spec_round_trip(tmp_path, seed, chip, kind):
     cfg, _, _ = random_config(seed, chip, kind)
     back = rp.import_file(rp.export(cfg, tmp_path / "spec.json"), chip=chip)
     assert back == cfg
+
+
+def test_spec_import_refusals(tmp_path):
+    from hw_models.errors import ConfigError
+    from toolchain.io import FormatError
+
+    cfg, _, _ = random_config(3, "xylo-audio2", "random")
+    spec = json.loads(rp.export(cfg, tmp_path / "spec.json").read_text())
+    with pytest.raises(FormatError, match="pass --chip"):
+        rp.import_file(tmp_path / "spec.json")
+    (tmp_path / "extra.json").write_text(json.dumps({**spec, "weights_hid": []}))
+    with pytest.raises(FormatError, match=r"unknown specification keys \['weights_hid'\]"):
+        rp.import_file(tmp_path / "extra.json", chip="xylo-audio2")
+    spec["dash_mem"] = [16] * len(spec["dash_mem"])  # 4-bit dashes: 16 does not fit
+    (tmp_path / "bad.json").write_text(json.dumps(spec))
+    with pytest.raises(ConfigError) as info:
+        rp.import_file(tmp_path / "bad.json", chip="xylo-audio2")
+    assert any(v.field == "dash_mem" for v in info.value.violations)
+    spec.pop("dash_mem")  # missing keys take XyloSim.from_specification's defaults (0)
+    spec["mapped_graph"] = None  # what rockpool's mapper adds: dropped
+    back = rp.from_spec(spec, "xylo-audio2")
+    assert np.all(back.dash_mem == 0)
