@@ -274,3 +274,28 @@ def test_non_finite_numbers_are_not_stored(config):
         build_bundle(config, None, {"w": [float("inf")]})
     with pytest.raises(BundleError, match="the encoding must be a JSON object"):
         build_bundle(config, [1, 2])
+
+
+@pytest.mark.parametrize("member", ["encoding.json", "metadata.json", "network.json"])
+def test_a_member_that_is_not_json_is_named(tmp_path, config, member):
+    def replace(m):
+        m[member] = b"{oops"
+        man = json.loads(m["manifest.json"])
+        man["members"][member] = {"sha256": sha256(m[member]), "size": len(m[member])}
+        m["manifest.json"] = json.dumps(man).encode()
+
+    path = tmp_path / "x.bundle"
+    path.write_bytes(rezip(build_bundle(config, ENCODING, NETWORK), replace))
+    with pytest.raises(BundleError) as err:
+        load_bundle(path)
+    assert str(err.value).startswith(f"{path}: member {member} is not valid JSON")
+    with pytest.raises(BundleError, match=f"^{tmp_path / 'none.bundle'}: cannot read the bundle"):
+        load_bundle(tmp_path / "none.bundle")
+
+
+def test_a_member_listed_twice_is_refused(config):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf, pytest.warns(UserWarning, match="Duplicate name"):
+        zf.writestr("manifest.json", b"{}")
+        zf.writestr("manifest.json", b"{}")
+    assert _message(buf.getvalue()).startswith("net.bundle: the archive lists a member twice")

@@ -83,12 +83,12 @@ def test_kill_during_an_epoch_then_resume_and_the_lock(tmp_path, reference):
     out = tmp_path / "run"
     proc = child(["-m", "toolchain.cli", *ARGS, "--out", str(out)])
     wait_for(lambda: (out / "last.ckpt").exists(), proc)  # epoch 1 done, epoch 2 under way
+    proc.send_signal(signal.SIGSTOP)  # hold it mid-run (however fast the machine), alive
+    assert proc.poll() is None and not (out / "summary.json").exists(), "the run ended before it was stopped"
     # a second run into the same folder is refused while the first one lives
     second = CliRunner().invoke(main, [*ARGS, "--out", str(out)])
     assert second.exit_code == 2
     assert f"another training run (pid {proc.pid} on" in second.output
-    time.sleep(0.3)
-    assert proc.poll() is None, "the run finished before it could be killed"
     kill(proc)
     # the dead run's lock is still there; resuming replaces it and says so
     assert (out / ".spikeline.lock").read_text().split()[0] == str(proc.pid)

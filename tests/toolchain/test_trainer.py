@@ -323,9 +323,9 @@ def test_cli_train_writes_a_network_and_reports_accuracy(tmp_path):
     net = load_network(out / "network.json")
     assert net.layer_sizes == [5, 12, 3]
     # the reported test accuracy is the saved network's, decoded here independently of the trainer
+    from toolchain.data.inputs import network_inputs
     from toolchain.decode import decide
     from toolchain.lif.forward import forward
-    from toolchain.data.inputs import network_inputs
 
     samples, labels, _ = network_inputs(net, "test")
     t_end, rule = net.metadata["t_end"], net.metadata["decision"]

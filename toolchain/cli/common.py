@@ -62,11 +62,10 @@ class FiniteFloatRange(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
-#: Option types for every numeric option: a float > 0 (durations, rates, learning rates), a float >= 0,
-#: any finite float, a count >= 1 and a seed (0 .. 2**63 - 1, what numpy's generators accept).
+#: Option types for every numeric option (``FiniteFloatRange(lo, hi)`` for others): a float > 0 (durations,
+#: rates, learning rates), a float >= 0, a count >= 1 and a seed (0 .. 2**63 - 1, what numpy accepts).
 POSITIVE = FiniteFloatRange(min=0, min_open=True)
 NON_NEGATIVE = FiniteFloatRange(min=0)
-FINITE = FiniteFloatRange()
 COUNT = click.IntRange(min=1)
 SEED = click.IntRange(min=0, max=2**63 - 1)
 
