@@ -52,7 +52,8 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 @click.option("--task-option", "task_opts", multiple=True, metavar="KEY=VALUE",
               help="A task option, e.g. --task-option encoding=delta for fsdd. Repeatable.")
 @click.option("--workers", type=int, default=None,
-              help="Worker processes for the per-sample work (default: every core).")
+              help="Cores for the per-sample work (default: every core, as threads of the batched engine; "
+                   "configurations it does not compile run serially unless --workers asks for processes).")
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run from OUT/last.ckpt (same settings required); the result "
                    "equals an uninterrupted run bit for bit.")

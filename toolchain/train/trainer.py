@@ -20,9 +20,11 @@ layer then (toolchain/compile/units.py), i.e. 0 to 1 step later, half a step on 
 every later hop is therefore ``hop_delay_steps * dt`` with ``hop_delay_steps = 0.5`` by default;
 ``1.0`` reproduces DESIGN.md's "one dt per hop". It is recorded in the network's metadata.
 
-Parallelism: the per-sample forward pass and gradient run in ``workers`` processes
-(:class:`~toolchain.train.parallel.SampleMap`); the batch gradient is summed in sample order, so the
-result does not depend on the number of workers.
+Parallelism: a minibatch runs in the batched engine (:mod:`toolchain.grad.batched`: forward pass, loss and
+gradient of every sample in compiled code, on threads) when the engine is ``fp`` and the loss is one it
+compiles; otherwise the per-sample path runs, in ``workers`` processes
+(:class:`~toolchain.train.parallel.SampleMap`) if asked. Either way the batch gradient is summed in sample
+order, so the result does not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from hw_models.errors import InputError, SpikelineError, Violation
 from toolchain.data import load_task, task_names, task_options
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
+from toolchain.grad import batched
 from toolchain.grad.api import ENGINES, sample_loss
+from toolchain.grad.params import add_into, zeros_like_params
 from toolchain.lif.forward import Spikes, as_sample, forward
 from toolchain.lif.kernels import psp, stationary_time
 from toolchain.losses import LOSSES, Loss
@@ -63,7 +67,7 @@ from toolchain.train.errors import number_violation, raise_hyperparameter_violat
 from toolchain.train.grid import check_layer_plan, quantize_weights, threshold_on_grid, voltage_unit
 from toolchain.train.metrics import MetricsLog
 from toolchain.train.optim import Adam, LRSchedule, clip_global_norm
-from toolchain.train.parallel import SampleMap
+from toolchain.train.parallel import SampleMap, default_workers
 from toolchain.train.progress import TrainingProgress
 
 MODES = ("grid", "float")
@@ -518,19 +522,50 @@ def map_chunks(pmap: SampleMap, fn, shared_head: tuple, samples: list, labels, s
     return [r for chunk in pmap(fn, items) for r in chunk]
 
 
+def uses_batched(net: Network, loss: Loss, engine: str = "fp") -> bool:
+    """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP and a
+    loss it compiles. Otherwise the per-sample path runs (:func:`_chunk_step` over the worker processes)."""
+    return engine == "fp" and batched.supports(net, loss)
+
+
+def minibatch_step(pmap: SampleMap, net: Network, samples: list, jitter: list, labels: list, loss: Loss,
+                   t_end: float, engine: str, rule: str, code: np.ndarray | None, threads: int = 1
+                   ) -> batched.BatchResult:
+    """Per-sample loss, decision and spike counts, and the gradient summed over the minibatch in sample order:
+    the batched engine on ``threads`` threads when :func:`uses_batched`, else :func:`_chunk_step` over ``pmap``.
+    ``jitter``: per sample the threshold factors of :func:`threshold_jitter` (or ``None``)."""
+    if uses_batched(net, loss, engine):
+        return batched.run_batch(net, samples, labels, loss, t_end, rule, code, threshold_factors=jitter,
+                                 workers=threads)
+    results = map_chunks(pmap, _chunk_step, (net,), list(zip(samples, jitter, strict=True)), labels,
+                         (loss, t_end, engine, rule, code))
+    total = zeros_like_params(net)
+    for _, grads, _, _ in results:
+        add_into(total, grads)
+    counts = [np.stack([r[2][layer] for r in results]) for layer in range(len(results[0][2]))]
+    return batched.BatchResult(np.array([r[0] for r in results]), np.array([r[3] for r in results]), counts, total)
+
+
 def evaluate(net: Network, inputs: list, labels: np.ndarray, loss: Loss, t_end: float, rule: str,
-             pmap: SampleMap | None = None, code: np.ndarray | None = None) -> dict[str, float]:
-    """Mean loss, accuracy (decision == label; no decision counts as wrong) and spikes per sample."""
+             pmap: SampleMap | None = None, code: np.ndarray | None = None, threads: int = 1) -> dict[str, float]:
+    """Mean loss, accuracy (decision == label; no decision counts as wrong) and spikes per sample (the batched
+    engine on ``threads`` threads when it compiles the loss, else the per-sample path over ``pmap``)."""
     if len(inputs) != len(labels) or len(inputs) == 0:
         raise InputError(f"{len(inputs)} samples but {len(labels)} labels; give one label per sample (and at "
                          "least one sample)")
     samples = [s if isinstance(s, Spikes) else as_sample(s, net.layer_sizes[0], i) for i, s in enumerate(inputs)]
-    results = map_chunks(pmap or SampleMap(1), _chunk_eval, (net,), samples, list(labels),
-                         (loss, t_end, rule, code))
-    losses = np.array([r[0] for r in results])
-    decisions = np.array([r[1] for r in results])
+    if batched.supports(net, loss):
+        out = batched.run_batch(net, samples, list(labels), loss, t_end, rule, code, grad=False, workers=threads)
+        losses, decisions = out.losses, out.decisions
+        spikes = np.sum([c.sum(axis=1) for c in out.spike_counts], axis=0) if out.spike_counts else np.zeros(1)
+    else:
+        results = map_chunks(pmap or SampleMap(1), _chunk_eval, (net,), samples, list(labels),
+                             (loss, t_end, rule, code))
+        losses = np.array([r[0] for r in results])
+        decisions = np.array([r[1] for r in results])
+        spikes = np.array([r[2] for r in results])
     return {"loss": float(losses.mean()), "accuracy": float(np.mean(decisions == np.asarray(labels))),
-            "spikes": float(np.mean([r[2] for r in results]))}
+            "spikes": float(np.mean(spikes))}
 
 
 def _to_latent(grads: dict[str, list], units: list[float]) -> dict[str, np.ndarray]:
@@ -540,16 +575,16 @@ def _to_latent(grads: dict[str, list], units: list[float]) -> dict[str, np.ndarr
     return out
 
 
-def bump_silent_neurons(config: TrainConfig, params: dict[str, np.ndarray], counts: list[list[np.ndarray]]
+def bump_silent_neurons(config: TrainConfig, params: dict[str, np.ndarray], counts: list[np.ndarray]
                         ) -> dict[str, np.ndarray]:
     """Weight bumping: add ``config.bump`` to the incoming latent weights of every spiking neuron that
-    was silent in more than ``config.bump_silent[layer]`` of the samples. ``counts[s][layer]`` are
-    the spike counts of sample ``s``."""
+    was silent in more than ``config.bump_silent[layer]`` of the samples. ``counts[layer]`` holds the
+    spike counts (samples, neurons) of spiking layer ``layer``."""
     if config.bump == 0:
         return params
     out = dict(params)
-    for layer in range(len(counts[0])):
-        silent = np.mean(np.stack([c[layer] for c in counts]) == 0, axis=0)
+    for layer in range(len(counts)):
+        silent = np.mean(counts[layer] == 0, axis=0)
         allowed = config.bump_silent[min(layer, len(config.bump_silent) - 1)]
         dead = silent > allowed
         if np.any(dead):
@@ -576,7 +611,10 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
           task: Task | None = None) -> TrainResult:
     """Train (or resume) and write the run's files into ``out_dir``.
 
-    ``workers``: processes for the per-sample work (``None``: every core). ``stop_after``: stop after
+    ``workers``: cores for the per-sample work (``None``: every core). The batched engine
+    (:func:`uses_batched`) runs them as threads in this process; the per-sample path runs ``workers``
+    processes when it is given explicitly and serially by default (worker processes cost more than they
+    save on small networks). The result is the same either way. ``stop_after``: stop after
     that many epochs in this call (an interruption; resume later with ``resume=True``). The network
     saved is the one with the best validation accuracy (earliest on ties); the test split is evaluated
     once, at the end, on that network. ``task``: your own :class:`~toolchain.data.Task` (its events on
@@ -616,7 +654,11 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
         start, wall = 0, 0.0
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
-    with SampleMap(workers) as pmap, TrainingProgress(config.epochs, disable=quiet) as bar:
+    threads = default_workers() if workers is None else workers
+    probe = build_network(config, sizes, params)
+    fast = uses_batched(probe, loss, config.engine)
+    processes = 1 if fast or workers is None else workers
+    with SampleMap(processes) as pmap, TrainingProgress(config.epochs, disable=quiet) as bar:
         for epoch in range(start, end):
             t0 = time.perf_counter()
             batches = minibatches(len(train_inputs), config.batch_size, rng)
@@ -625,19 +667,16 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
             for batch in batches:
                 net = build_network(config, sizes, params)
                 jitter = threshold_jitter(config, net, len(batch), rng)
-                results = map_chunks(pmap, _chunk_step, (net,),
-                                     [(train_inputs[i], f) for i, f in zip(batch, jitter, strict=True)],
-                                     [train_labels[i] for i in batch], (loss, config.t_end, config.engine, rule, code))
-                grads = {name: np.zeros_like(p) for name, p in params.items()}
-                for _, g, _, _ in results:
-                    for name, arr in _latent_grads(g, units, params).items():
-                        grads[name] += arr / len(batch)
+                step = minibatch_step(pmap, net, [train_inputs[i] for i in batch], jitter,
+                                      [train_labels[i] for i in batch], loss, config.t_end, config.engine, rule, code,
+                                      threads)
+                grads = {name: g / len(batch) for name, g in _latent_grads(step.grads, units, params).items()}
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
                 params = opt.step(params, grads, lr=schedule(epoch))
-                params = constrain(config, bump_silent_neurons(config, params, [r[2] for r in results]))
-                losses = [r[0] for r in results]
-                hits = sum(int(r[3] == train_labels[i]) for r, i in zip(results, batch, strict=True))
-                spikes = sum(float(sum(c.sum() for c in r[2])) for r in results)
+                params = constrain(config, bump_silent_neurons(config, params, step.spike_counts))
+                losses = step.losses
+                hits = int(np.sum(step.decisions == train_labels[batch]))
+                spikes = float(sum(c.sum() for c in step.spike_counts))
                 norms.append(norm)
                 correct += hits
                 total_loss += float(np.sum(losses))
@@ -645,7 +684,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                 bar.advance(float(np.mean(losses)), hits / len(batch), spikes / len(batch), len(batch))
             n = len(train_inputs)
             net = build_network(config, sizes, params)
-            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, pmap, code)
+            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, pmap, code, threads)
             if val["accuracy"] > best["val_accuracy"]:
                 best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": params}
             record = {"epoch": epoch, "lr": schedule(epoch), "loss": total_loss / n, "accuracy": correct / n,
@@ -664,10 +703,12 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         final.save(out / NETWORK_FILE)
         summary = {"task": config.task, "mode": config.mode, "chip": config.chip, "epochs_done": end,
                    "epochs": config.epochs, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
-                   "train_wall_seconds": wall, "workers": pmap.workers, "layer_sizes": sizes}
+                   "train_wall_seconds": wall, "workers": threads if fast else pmap.workers,
+                   "parallel": "threads" if fast else ("processes" if pmap.workers > 1 else "serial"),
+                   "layer_sizes": sizes}
         if evaluate_test and end == config.epochs:
             test_inputs, test_labels = task_inputs(config, task, "test")
-            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, pmap, code)
+            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, pmap, code, threads)
             summary.update({"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                             "test_spikes_per_sample": test["spikes"], "n_test": len(task.test)})
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=1))
