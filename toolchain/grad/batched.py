@@ -81,48 +81,64 @@ def supports(net: Network, loss: Loss) -> bool:
 
 
 # -- compiled code ------------------------------------------------------------------------------------------
+#: columns of the layout table ``lay`` (one row per layer): sizes, offsets into the parameter buffer, the neuron
+#: columns of thresholds and counts, offsets into a sample's gradient row (-1: absent)
+N_PRE, N_POST, P_W, P_REC, P_ALPHA, P_BETA, NEURON, G_W, G_REC, G_TH = range(10)
+
+
 @njit(cache=False, inline="always")
 def _row(per_sample: np.ndarray, s: np.int64) -> np.int64:
     """Row ``s`` of a per-sample table, or row 0 of a table shared by every sample."""
     return s if per_sample.shape[0] > 1 else np.int64(0)
 
 
+@njit(cache=False, inline="always")
+def _mat(buf: np.ndarray, offset: np.int64, n: np.int64, m: np.int64) -> np.ndarray:
+    """The (n, m) matrix stored at ``offset`` of a flat buffer (a view)."""
+    return buf[offset:offset + n * m].reshape((n, m))
+
+
 @njit(cache=False)
-def _sample(s, in_t, in_c, lo, hi, weights, recurrent, has_rec, alpha, beta, theta, factor, delays, rec_delays,
-            leaky, t_end, loss_kind, loss_par, loss_code, dec_code, rule, label, want_grad, method, max_spikes,
-            g_w, g_rec, g_th, counts, losses, decisions, status):
+def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end, loss_kind, loss_par,
+            loss_code, dec_code, rule, label, want_grad, method, max_spikes, grads, counts, losses, decisions, status):
     """Forward pass, loss, decision and (``want_grad``) reverse pass of sample ``s``, written into slot ``s``."""
-    n_layers = len(weights)
+    n_layers = lay.shape[0]
     n_spiking = n_layers - 1 if leaky else n_layers
+    no_rec = np.zeros((1, 1))
     sp_t = List.empty_list(types.float64[::1])
     sp_n = List.empty_list(types.int64[::1])
     sp_i = List.empty_list(types.float64[::1])
     pre_t = in_t[lo:hi].copy()
     pre_n = in_c[lo:hi].copy()
     for layer in range(n_spiking):
+        n_pre, n, col = lay[layer, N_PRE], lay[layer, N_POST], lay[layer, NEURON]
+        w = _mat(pbuf, lay[layer, P_W], n_pre, n)
+        a = pbuf[lay[layer, P_ALPHA]:lay[layer, P_ALPHA] + n]
+        b = pbuf[lay[layer, P_BETA]:lay[layer, P_BETA] + n]
+        th = theta[_row(theta, s), col:col + n]
         arr_t = pre_t + delays[layer]
-        th = theta[layer][_row(theta[layer], s)]
-        if has_rec[layer]:
-            t, n, i, ok = _simulate_layer(arr_t, pre_n, weights[layer], recurrent[layer], True, rec_delays[layer],
-                                          alpha[layer], beta[layer], th, t_end, method, max_spikes)
+        if lay[layer, P_REC] >= 0:
+            t, nrn, cur, ok = _simulate_layer(arr_t, pre_n, w, _mat(pbuf, lay[layer, P_REC], n, n), True,
+                                              rec_delays[layer], a, b, th, t_end, method, max_spikes)
         else:
-            t, n, i, ok = _simulate_independent(arr_t, pre_n, weights[layer], alpha[layer], beta[layer], th, t_end,
-                                                method, max_spikes)
+            t, nrn, cur, ok = _simulate_independent(arr_t, pre_n, w, a, b, th, t_end, method, max_spikes)
         if not ok:
             status[s] = layer + 1
             return
         sp_t.append(t.copy())
-        sp_n.append(n.copy())
-        sp_i.append(i.copy())
-        for k in range(n.shape[0]):
-            counts[layer][s, n[k]] += 1
-        pre_t, pre_n = t, n
+        sp_n.append(nrn.copy())
+        sp_i.append(cur.copy())
+        for k in range(nrn.shape[0]):
+            counts[s, col + nrn[k]] += 1
+        pre_t, pre_n = sp_t[layer], sp_n[layer]
     top = n_layers - 1
-    n_out = weights[top].shape[1]
+    n_out = lay[top, N_POST]
     empty = np.zeros(0)
     if leaky:
         arr_t = pre_t + delays[top]
-        w, a, b = weights[top], alpha[top], beta[top]
+        w = _mat(pbuf, lay[top, P_W], lay[top, N_PRE], n_out)
+        a = pbuf[lay[top, P_ALPHA]:lay[top, P_ALPHA] + n_out]
+        b = pbuf[lay[top, P_BETA]:lay[top, P_BETA] + n_out]
         if loss_par[3] == 1.0 or rule == bk.RULE_MAX_VOLTAGE:
             vmax, tmax, kink, kink_slope, vint = _leaky_readout(arr_t, pre_n, w, a, b, t_end)
         else:
@@ -145,36 +161,41 @@ def _sample(s, in_t, in_c, lo, hi, weights, recurrent, has_rec, alpha, beta, the
     losses[s] = value
     if not want_grad:
         return
+    g = grads[s]
     if leaky:
         if loss_par[3] == 1.0:
             dw, seed = _reverse_leaky(arr_t, pre_n, w, a, b, t_end, tmax, kink, kink_slope, d_y, np.zeros(n_out))
         else:
             dw, seed = bk.integrated_reverse(arr_t, pre_n, w, a, b, t_end, d_y / t_end)
-        g_w[top][s] = dw
+        g[lay[top, G_W]:lay[top, G_W] + dw.size] = dw.ravel()
     for layer in range(n_spiking - 1, -1, -1):
+        n_pre, n, col = lay[layer, N_PRE], lay[layer, N_POST], lay[layer, NEURON]
         if layer == 0:
             arr_t, arr_src = in_t[lo:hi] + delays[0], in_c[lo:hi].copy()
         else:
             arr_t, arr_src = sp_t[layer - 1] + delays[layer], sp_n[layer - 1]
-        dw, drec, dth, seed = _reverse_spiking(sp_t[layer], sp_n[layer], sp_i[layer], seed, arr_t, arr_src,
-                                               weights[layer], recurrent[layer], has_rec[layer], rec_delays[layer],
-                                               alpha[layer], beta[layer], theta[layer][_row(theta[layer], s)], t_end)
-        g_w[layer][s] = dw
-        if has_rec[layer]:
-            g_rec[layer][s] = drec
-        g_th[layer][s] = dth * factor[layer][_row(factor[layer], s)]
+        has_rec = lay[layer, P_REC] >= 0
+        dw, drec, dth, seed = _reverse_spiking(
+            sp_t[layer], sp_n[layer], sp_i[layer], seed, arr_t, arr_src, _mat(pbuf, lay[layer, P_W], n_pre, n),
+            _mat(pbuf, lay[layer, P_REC], n, n) if has_rec else no_rec, has_rec, rec_delays[layer],
+            pbuf[lay[layer, P_ALPHA]:lay[layer, P_ALPHA] + n], pbuf[lay[layer, P_BETA]:lay[layer, P_BETA] + n],
+            theta[_row(theta, s), col:col + n], t_end)
+        g[lay[layer, G_W]:lay[layer, G_W] + dw.size] = dw.ravel()
+        if has_rec:
+            g[lay[layer, G_REC]:lay[layer, G_REC] + drec.size] = drec.ravel()
+        g[lay[layer, G_TH]:lay[layer, G_TH] + n] = dth * factor[_row(factor, s), col:col + n]
 
 
 @njit(cache=True, nogil=True)
-def _chunk(first, last, in_t, in_c, offsets, labels, weights, recurrent, has_rec, alpha, beta, theta, factor, delays,
-           rec_delays, leaky, t_end, loss_kind, loss_par, loss_code, dec_code, rule, want_grad, method, max_spikes,
-           g_w, g_rec, g_th, counts, losses, decisions, status):
+def _chunk(first, last, in_t, in_c, offsets, labels, pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end,
+           loss_kind, loss_par, loss_code, dec_code, rule, want_grad, method, max_spikes, grads, counts, losses,
+           decisions, status):
     """:func:`_sample` for samples ``first`` to ``last - 1``, without the GIL (threads run chunks side by side;
     each sample writes only its own slot)."""
     for s in range(first, last):
-        _sample(s, in_t, in_c, offsets[s], offsets[s + 1], weights, recurrent, has_rec, alpha, beta, theta, factor,
-                delays, rec_delays, leaky, t_end, loss_kind, loss_par, loss_code, dec_code, rule, labels[s],
-                want_grad, method, max_spikes, g_w, g_rec, g_th, counts, losses, decisions, status)
+        _sample(s, in_t, in_c, offsets[s], offsets[s + 1], pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end,
+                loss_kind, loss_par, loss_code, dec_code, rule, labels[s], want_grad, method, max_spikes, grads,
+                counts, losses, decisions, status)
 
 
 # -- Python entry points -----------------------------------------------------------------------------------
@@ -215,11 +236,36 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return _POOLS[workers]
 
 
-def _typed(arrays) -> List:
-    out = List()
-    for a in arrays:
-        out.append(np.ascontiguousarray(a))
-    return out
+def _layout(net: Network) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The flat parameter buffer (weights, recurrent weights, 1 / tau_syn, 1 / tau_mem of every layer), the layout
+    table (columns :data:`N_PRE` ...), the number of spiking neurons and the length of a sample's gradient row."""
+    L = net.n_layers
+    n_spiking = L - 1 if net.readout == "leaky-integrator" else L
+    lay = np.full((L, 10), -1, np.int64)
+    parts: list[np.ndarray] = []
+    p = g = neuron = 0
+
+    def put(array: np.ndarray) -> int:
+        nonlocal p
+        parts.append(np.ascontiguousarray(array, np.float64).ravel())
+        p += parts[-1].size
+        return p - parts[-1].size
+
+    for k in range(L):
+        n_pre, n = net.layer_sizes[k], net.layer_sizes[k + 1]
+        rec = net.recurrent[k] if k < L - 1 else None
+        lay[k, N_PRE], lay[k, N_POST] = n_pre, n
+        lay[k, P_W] = put(net.weights[k])
+        if rec is not None:
+            lay[k, P_REC] = put(rec)
+        lay[k, P_ALPHA], lay[k, P_BETA] = put(1.0 / net.tau_syn[k]), put(1.0 / net.tau_mem[k])
+        lay[k, G_W], g = g, g + n_pre * n
+        if rec is not None:
+            lay[k, G_REC], g = g, g + n * n
+        if k < n_spiking:
+            lay[k, NEURON], neuron = neuron, neuron + n
+            lay[k, G_TH], g = g, g + n
+    return np.concatenate(parts), lay, neuron, g
 
 
 def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rule: str,
@@ -258,40 +304,30 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     L = net.n_layers
     leaky = net.readout == "leaky-integrator"
     n_spiking = L - 1 if leaky else L
-    rec = [net.recurrent[k] if k < L - 1 and net.recurrent[k] is not None else None for k in range(L)]
+    pbuf, lay, n_neurons, n_grad = _layout(net)
     factors = None if threshold_factors is None or all(f is None for f in threshold_factors) else threshold_factors
-    theta, factor = [], []
-    for k in range(L):
-        if k >= n_spiking:
-            theta.append(np.zeros((1, net.layer_sizes[k + 1])))
-            factor.append(np.ones((1, net.layer_sizes[k + 1])))
-        elif factors is None:
-            theta.append(net.threshold[k][None, :])
-            factor.append(np.ones((1, net.layer_sizes[k + 1])))
-        else:
-            f = np.stack([np.ones(net.layer_sizes[k + 1]) if fs is None or fs[k] is None else fs[k] for fs in factors])
-            theta.append(net.threshold[k][None, :] * f)
-            factor.append(f)
-    sizes = net.layer_sizes
-    m = n_batch if grad else 0
-    g_w = _typed([np.zeros((m, sizes[k], sizes[k + 1])) for k in range(L)])
-    g_rec = _typed([np.zeros((m, sizes[k + 1], sizes[k + 1]) if rec[k] is not None else (0, 1, 1)) for k in range(L)])
-    g_th = _typed([np.zeros((m, sizes[k + 1])) for k in range(L)])
-    counts = _typed([np.zeros((n_batch, sizes[k + 1]), np.int64) for k in range(n_spiking)])
-    if not counts:
-        counts = List.empty_list(types.int64[:, ::1])
+    base = np.concatenate([net.threshold[k] for k in range(n_spiking)] or [np.zeros(0)])[None, :]
+    if factors is None:
+        theta, factor = base, np.ones_like(base)
+    else:
+        factor = np.ones((n_batch, n_neurons))
+        for s, fs in enumerate(factors):
+            for k in range(n_spiking):
+                if fs is not None and fs[k] is not None:
+                    factor[s, lay[k, NEURON]:lay[k, NEURON] + net.layer_sizes[k + 1]] = fs[k]
+        theta = base * factor
+    grads = np.zeros((n_batch if grad else 0, n_grad))
+    counts = np.zeros((n_batch, n_neurons), np.int64)
     losses = np.zeros(n_batch)
     decisions = np.full(n_batch, -1, np.int64)
     status = np.zeros(n_batch, np.int64)
     kind, par, loss_code = spec
     dec_code = np.eye(n_out) if code is None else np.asarray(code, np.float64)
-    args = (in_t, in_c, offsets, labels.astype(np.int64), _typed(net.weights),
-            _typed([r if r is not None else np.zeros((1, 1)) for r in rec]), np.array([r is not None for r in rec]),
-            _typed([1.0 / tau for tau in net.tau_syn]), _typed([1.0 / tau for tau in net.tau_mem]), _typed(theta),
-            _typed(factor), np.array(net.delays, np.float64),
-            np.array([net.recurrent_delays[k] if rec[k] is not None else 0.0 for k in range(L)]), leaky, t_end, kind,
-            par, np.ascontiguousarray(loss_code, np.float64), dec_code, RULES.index(rule), grad, METHOD_AUTO,
-            max_spikes, g_w, g_rec, g_th, counts, losses, decisions, status)
+    rec_delays = [net.recurrent_delays[k] if k < L - 1 else 0.0 for k in range(L)]
+    args = (in_t, in_c, offsets, labels.astype(np.int64), pbuf, lay, np.array(net.delays, np.float64),
+            np.array(rec_delays, np.float64), theta, factor, leaky, t_end, kind, par,
+            np.ascontiguousarray(loss_code, np.float64), dec_code, RULES.index(rule), grad, METHOD_AUTO, max_spikes,
+            grads, counts, losses, decisions, status)
     workers = max(1, min(int(workers), n_batch))
     if workers == 1:
         _chunk(0, n_batch, *args)
@@ -302,16 +338,19 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
         for job in jobs:
             job.result()
     _raise_status(status, loss, max_spikes)
-    grads = None
-    if grad:
-        grads = zeros_like_params(net)
-        for k in range(L):
-            grads["weights"][k] = g_w[k].sum(axis=0)
-            if rec[k] is not None:
-                grads["recurrent"][k] = g_rec[k].sum(axis=0)
-            if k < n_spiking:
-                grads["threshold"][k] = g_th[k].sum(axis=0)
-    return BatchResult(losses, decisions, list(counts), grads)
+    spike_counts = [counts[:, lay[k, NEURON]:lay[k, NEURON] + net.layer_sizes[k + 1]] for k in range(n_spiking)]
+    if not grad:
+        return BatchResult(losses, decisions, spike_counts, None)
+    total = grads.sum(axis=0)  # sample by sample, in order
+    out = zeros_like_params(net)
+    for k in range(L):
+        n_pre, n = net.layer_sizes[k], net.layer_sizes[k + 1]
+        out["weights"][k] = total[lay[k, G_W]:lay[k, G_W] + n_pre * n].reshape(n_pre, n)
+        if lay[k, G_REC] >= 0:
+            out["recurrent"][k] = total[lay[k, G_REC]:lay[k, G_REC] + n * n].reshape(n, n)
+        if lay[k, G_TH] >= 0:
+            out["threshold"][k] = total[lay[k, G_TH]:lay[k, G_TH] + n].copy()
+    return BatchResult(losses, decisions, spike_counts, out)
 
 
 def _raise_status(status: np.ndarray, loss: Loss, max_spikes: int) -> None:
