@@ -529,12 +529,12 @@ def uses_batched(net: Network, loss: Loss, engine: str = "fp") -> bool:
 
 
 def minibatch_step(pmap: SampleMap, net: Network, samples: list, jitter: list, labels: list, loss: Loss,
-                   t_end: float, engine: str, rule: str, code: np.ndarray | None, threads: int = 1
-                   ) -> batched.BatchResult:
+                   t_end: float, engine: str, rule: str, code: np.ndarray | None, threads: int = 1,
+                   fast: bool = True) -> batched.BatchResult:
     """Per-sample loss, decision and spike counts, and the gradient summed over the minibatch in sample order:
-    the batched engine on ``threads`` threads when :func:`uses_batched`, else :func:`_chunk_step` over ``pmap``.
-    ``jitter``: per sample the threshold factors of :func:`threshold_jitter` (or ``None``)."""
-    if uses_batched(net, loss, engine):
+    the batched engine on ``threads`` threads when :func:`uses_batched` (and ``fast``), else :func:`_chunk_step`
+    over ``pmap``. ``jitter``: per sample the threshold factors of :func:`threshold_jitter` (or ``None``)."""
+    if fast and uses_batched(net, loss, engine):
         return batched.run_batch(net, samples, labels, loss, t_end, rule, code, threshold_factors=jitter,
                                  workers=threads)
     results = map_chunks(pmap, _chunk_step, (net,), list(zip(samples, jitter, strict=True)), labels,
@@ -547,14 +547,16 @@ def minibatch_step(pmap: SampleMap, net: Network, samples: list, jitter: list, l
 
 
 def evaluate(net: Network, inputs: list, labels: np.ndarray, loss: Loss, t_end: float, rule: str,
-             pmap: SampleMap | None = None, code: np.ndarray | None = None, threads: int = 1) -> dict[str, float]:
+             pmap: SampleMap | None = None, code: np.ndarray | None = None, threads: int = 1,
+             fast: bool = True) -> dict[str, float]:
     """Mean loss, accuracy (decision == label; no decision counts as wrong) and spikes per sample (the batched
-    engine on ``threads`` threads when it compiles the loss, else the per-sample path over ``pmap``)."""
+    engine on ``threads`` threads when it compiles the loss and ``fast``, else the per-sample path over
+    ``pmap``)."""
     if len(inputs) != len(labels) or len(inputs) == 0:
         raise InputError(f"{len(inputs)} samples but {len(labels)} labels; give one label per sample (and at "
                          "least one sample)")
     samples = [s if isinstance(s, Spikes) else as_sample(s, net.layer_sizes[0], i) for i, s in enumerate(inputs)]
-    if batched.supports(net, loss):
+    if fast and batched.supports(net, loss):
         out = batched.run_batch(net, samples, list(labels), loss, t_end, rule, code, grad=False, workers=threads)
         losses, decisions = out.losses, out.decisions
         spikes = np.sum([c.sum(axis=1) for c in out.spike_counts], axis=0) if out.spike_counts else np.zeros(1)
@@ -608,13 +610,14 @@ class TrainResult:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, workers: int | None = 1,
           stop_after: int | None = None, quiet: bool = True, evaluate_test: bool = True,
-          task: Task | None = None) -> TrainResult:
+          task: Task | None = None, batched_engine: bool = True) -> TrainResult:
     """Train (or resume) and write the run's files into ``out_dir``.
 
     ``workers``: cores for the per-sample work (``None``: every core). The batched engine
     (:func:`uses_batched`) runs them as threads in this process; the per-sample path runs ``workers``
     processes when it is given explicitly and serially by default (worker processes cost more than they
-    save on small networks). The result is the same either way. ``stop_after``: stop after
+    save on small networks). The result is the same either way (to round-off; ``batched_engine=False``
+    forces the per-sample reference path, for comparisons). ``stop_after``: stop after
     that many epochs in this call (an interruption; resume later with ``resume=True``). The network
     saved is the one with the best validation accuracy (earliest on ties); the test split is evaluated
     once, at the end, on that network. ``task``: your own :class:`~toolchain.data.Task` (its events on
@@ -656,7 +659,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
     threads = default_workers() if workers is None else workers
     probe = build_network(config, sizes, params)
-    fast = uses_batched(probe, loss, config.engine)
+    fast = batched_engine and uses_batched(probe, loss, config.engine)
     processes = 1 if fast or workers is None else workers
     with SampleMap(processes) as pmap, TrainingProgress(config.epochs, disable=quiet) as bar:
         for epoch in range(start, end):
@@ -669,7 +672,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                 jitter = threshold_jitter(config, net, len(batch), rng)
                 step = minibatch_step(pmap, net, [train_inputs[i] for i in batch], jitter,
                                       [train_labels[i] for i in batch], loss, config.t_end, config.engine, rule, code,
-                                      threads)
+                                      threads, fast)
                 grads = {name: g / len(batch) for name, g in _latent_grads(step.grads, units, params).items()}
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
                 params = opt.step(params, grads, lr=schedule(epoch))
@@ -684,7 +687,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                 bar.advance(float(np.mean(losses)), hits / len(batch), spikes / len(batch), len(batch))
             n = len(train_inputs)
             net = build_network(config, sizes, params)
-            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, pmap, code, threads)
+            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, pmap, code, threads, fast)
             if val["accuracy"] > best["val_accuracy"]:
                 best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": params}
             record = {"epoch": epoch, "lr": schedule(epoch), "loss": total_loss / n, "accuracy": correct / n,
@@ -708,7 +711,7 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
                    "layer_sizes": sizes}
         if evaluate_test and end == config.epochs:
             test_inputs, test_labels = task_inputs(config, task, "test")
-            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, pmap, code, threads)
+            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, pmap, code, threads, fast)
             summary.update({"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                             "test_spikes_per_sample": test["spikes"], "n_test": len(task.test)})
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=1))
