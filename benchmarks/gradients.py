@@ -105,6 +105,29 @@ def time_engine(net, inputs, labels, loss, t_end, engine, repeats) -> tuple[Best
     return best, stats
 
 
+def surrogate_spike(kind: str):
+    """Heaviside forward, fast-sigmoid derivative 1 / (1 + 10 |v|)^2 backward: ``"function"`` through a
+    torch.autograd.Function, ``"detach"`` through ``H(v) + f(v) - f(v).detach()``, ``f(v) = v / (1 + 10 |v|)``."""
+    import torch
+
+    class FastSigmoid(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v):
+            ctx.save_for_backward(v)
+            return (v > 0).to(v.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (v,) = ctx.saved_tensors
+            return grad / (1.0 + 10.0 * v.abs()) ** 2
+
+    def spike_detach(v):
+        soft = v / (1.0 + 10.0 * v.abs())
+        return (v > 0).to(v.dtype) + (soft - soft.detach())
+
+    return FastSigmoid.apply if kind == "function" else spike_detach
+
+
 def time_bptt(net: Network, inputs, labels, t_end: float, repeats: int, dt: float = 1e-3,
               surrogate: str = "function"):
     """Surrogate-gradient BPTT on the same network: per-sample time of forward + backward.
@@ -127,22 +150,7 @@ def time_bptt(net: Network, inputs, labels, t_end: float, repeats: int, dt: floa
     decay_mem = [float(np.exp(-dt / tm[0])) for tm in net.tau_mem]
     thresholds = [float(th[0]) for th in net.threshold]
 
-    class FastSigmoid(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, v):
-            ctx.save_for_backward(v)
-            return (v > 0).to(v.dtype)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (v,) = ctx.saved_tensors
-            return grad / (1.0 + 10.0 * v.abs()) ** 2
-
-    def spike_detach(v):
-        soft = v / (1.0 + 10.0 * v.abs())
-        return (v > 0).to(v.dtype) + (soft - soft.detach())
-
-    spike = FastSigmoid.apply if surrogate == "function" else spike_detach
+    spike = surrogate_spike(surrogate)
 
     def run():
         batch = x.shape[0]
@@ -176,28 +184,11 @@ def time_bptt(net: Network, inputs, labels, t_end: float, repeats: int, dt: floa
 def bptt_cell(net: Network, dt: float, surrogate: str):
     """One time step of the BPTT network (the model of :func:`time_bptt`): ``step(x_t, prev, cur, vol, *W)`` ->
     (spikes per layer, cur, vol); a pure function, so ``torch.compile`` can compile it once per shape."""
-    import torch
-
     decay_syn = [float(np.exp(-dt / ts[0])) for ts in net.tau_syn]
     decay_mem = [float(np.exp(-dt / tm[0])) for tm in net.tau_mem]
     thresholds = [float(th[0]) for th in net.threshold]
 
-    class FastSigmoid(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, v):
-            ctx.save_for_backward(v)
-            return (v > 0).to(v.dtype)
-
-        @staticmethod
-        def backward(ctx, grad):
-            (v,) = ctx.saved_tensors
-            return grad / (1.0 + 10.0 * v.abs()) ** 2
-
-    def spike_detach(v):
-        soft = v / (1.0 + 10.0 * v.abs())
-        return (v > 0).to(v.dtype) + (soft - soft.detach())
-
-    spike = FastSigmoid.apply if surrogate == "function" else spike_detach
+    spike = surrogate_spike(surrogate)
 
     def step(src, prev, cur, vol, *weights):
         new, cur_out, vol_out = [], [], []
