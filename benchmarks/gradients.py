@@ -244,11 +244,17 @@ def time_bptt_tuned(net: Network, inputs, labels, t_end: float, repeats: int, ba
     return best
 
 
-def tuned(repeats: int, write: bool) -> None:
+#: the tuned BPTT grid: modes x torch threads x batch sizes; ``--quick`` drops the settings that never won here
+GRID = {"full": (("eager-function", "eager-detach", "compiled"), (1, 2), (32, 128, 256)),
+        "quick": (("eager-function", "compiled"), (1, 2), (256,))}
+
+
+def tuned(repeats: int, write: bool, cases: list[str], grid: str) -> None:
     """FP reverse per sample and batched on 2 threads against the best tuned BPTT, every case in one run."""
     rows = []
-    cases = [case_yinyang] + [lambda level=level: case_multispike(level) for level in ACTIVITY]
-    for make in cases:
+    makers = {"a": case_yinyang, **{level: lambda level=level: case_multispike(level) for level in ACTIVITY}}
+    modes, thread_counts, batches = GRID[grid]
+    for make in [makers[c] for c in cases]:
         name, net, inputs, labels, loss, t_end = make()
         fp_t, stats = time_engine(net, inputs, labels, loss, t_end, "fp", repeats)
         rule = "first-spike" if isinstance(loss, FirstSpikeCE) else "spike-count"
@@ -257,9 +263,9 @@ def tuned(repeats: int, write: bool) -> None:
         for _ in range(repeats):
             fast.run(lambda: batched.run_batch(net, inputs, labels, loss, t_end, rule, workers=2), len(inputs))
         bptt: dict[tuple[str, int, int], Best] = {}
-        for mode in ("eager-function", "eager-detach", "compiled"):
-            for threads in (1, 2):
-                for batch in (32, 128, 256):
+        for mode in modes:
+            for threads in thread_counts:
+                for batch in batches:
                     bptt[mode, threads, batch] = time_bptt_tuned(net, inputs, labels, t_end, repeats, batch, threads,
                                                                  mode)
                     b = bptt[mode, threads, batch]
@@ -282,9 +288,10 @@ def tuned(repeats: int, write: bool) -> None:
         "Per-sample time of forward pass + loss + full gradient, best of "
         f"{repeats}. FP: exact, event-driven; per sample = `loss_and_grad(engine=\"fp\")` on one core, batched = "
         "`toolchain.grad.batched` on 2 threads (batch of 32). BPTT: surrogate gradients at dt = 1 ms in PyTorch "
-        "2.13 on the same weights, the fastest of 18 settings: eager with an autograd.Function surrogate, eager "
-        "with the detach surrogate, and the per-step cell under `torch.compile`; 1 and 2 torch threads; batches "
-        "of 32, 128 and 256 (compilation and the first run excluded).", "",
+        f"2.13 on the same weights, the fastest of {len(modes) * len(thread_counts) * len(batches)} settings: "
+        f"{', '.join(modes)} (eager-function: an autograd.Function surrogate, eager-detach: the detach surrogate, "
+        f"compiled: the per-step cell under `torch.compile`); {' and '.join(map(str, thread_counts))} torch "
+        f"threads; batches of {', '.join(map(str, batches))} (compilation and the first run excluded).", "",
         "| network | spikes / sample | FP per sample | FP batched, 2 threads | best BPTT (wall) | best BPTT (CPU) "
         "| best BPTT / FP batched, wall | best BPTT / FP batched, CPU |",
         "|---|---|---|---|---|---|---|---|",
@@ -313,9 +320,11 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only, leave docs/benchmarks.md alone")
     parser.add_argument("--tuned", action="store_true",
                         help="FP per sample and batched against the tuned BPTT baseline (its own section)")
+    parser.add_argument("--cases", default="a,high,medium,low", help="--tuned: which of a, high, medium, low")
+    parser.add_argument("--grid", choices=sorted(GRID), default="full", help="--tuned: the BPTT settings to try")
     args = parser.parse_args()
     if args.tuned:
-        tuned(args.repeats, not args.no_write)
+        tuned(args.repeats, not args.no_write, args.cases.split(","), args.grid)
         return
     rows = []
     cases = [case_yinyang] + [lambda level=level: case_multispike(level) for level in ACTIVITY]
