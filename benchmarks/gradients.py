@@ -279,6 +279,14 @@ def tuned(repeats: int, write: bool, cases: list[str], grid: str) -> None:
               f"{fast.wall * 1e3:.3f} wall / {fast.cpu * 1e3:.3f} cpu; best bptt wall {best_wall[0]} "
               f"{best_wall[1].wall * 1e3:.3f} ms, best bptt cpu {best_cpu[0]} {best_cpu[1].cpu * 1e3:.3f} ms",
               flush=True)
+        table = tuned_table(rows, repeats, modes, thread_counts, batches)
+        if write:  # after every case: a run cut short keeps what it measured
+            update_section("gradients-tuned", table)
+    print(table)
+
+
+def tuned_table(rows: list, repeats: int, modes, thread_counts, batches) -> str:
+    """The markdown section of :func:`tuned` for the cases measured so far."""
     load = os.getloadavg()[0]
     lines = [
         "## Gradients against tuned BPTT (`benchmarks/gradients.py --tuned`)", "",
@@ -307,9 +315,7 @@ def tuned(repeats: int, write: bool, cases: list[str], grid: str) -> None:
                      f"**{cb.cpu / fast.cpu:.1f}x** |")
     lines += ["", "Target (issue 13): FP at least 5x faster than the best BPTT at all three activity levels of (b) "
               "and on (a)."]
-    if write:
-        update_section("gradients-tuned", "\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 def main() -> None:
