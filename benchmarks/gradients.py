@@ -246,7 +246,8 @@ def time_bptt_tuned(net: Network, inputs, labels, t_end: float, repeats: int, ba
 
 #: the tuned BPTT grid: modes x torch threads x batch sizes; ``--quick`` drops the settings that never won here
 GRID = {"full": (("eager-function", "eager-detach", "compiled"), (1, 2), (32, 128, 256)),
-        "quick": (("eager-function", "compiled"), (1, 2), (256,))}
+        "quick": (("eager-function", "compiled"), (1, 2), (256,)),
+        "one-thread": (("eager-function", "compiled"), (1,), (256,))}
 
 
 def tuned(repeats: int, write: bool, cases: list[str], grid: str) -> None:
