@@ -51,7 +51,7 @@ def run_one(name: str, root: Path) -> dict:
     out = root / name
     config = preset_config(task, **{"chip": str(CHIP), **overrides})
     if not (out / "summary.json").exists() or "test_accuracy" not in json.loads((out / "summary.json").read_text()):
-        train(config, out, resume=(out / "last.ckpt").exists(), workers=1)
+        train(config, out, resume=(out / "last.ckpt").exists())
     summary = json.loads((out / "summary.json").read_text())
     cached = out / "deploy" / "result.json"
     if cached.exists():

@@ -143,7 +143,7 @@ def test_two_hidden_layers_learn(tmp_path):
                          init_psp=[[0.05, 0.1], [0.05, 0.1], [0.0, 0.1]], loss="count-mse",
                          loss_options={"desired": 6.0, "undesired": 1.0, "margin": 1.0}, engine="hm2bp",
                          t_end=0.012, epochs=4, batch_size=16, lr=5e-3, train_subset=400, val_subset=200)
-    result = train(config, tmp_path, workers=1, evaluate_test=False)
+    result = train(config, tmp_path, evaluate_test=False)
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < 0.7 * losses[0]
     assert max(h["val_accuracy"] for h in result.history) > 0.3  # chance: 0.1

@@ -344,3 +344,19 @@ def test_cli_train_errors_are_one_line_each_and_exit_2(tmp_path):
     assert result.exit_code == 2 and "'--lr': 'nan' is not a finite number" in result.output
     result = CliRunner().invoke(cli_main, ["train", "--help"])
     assert result.exit_code == 0 and "spikeline train --task yinyang" in result.output
+
+
+def test_batched_engine_trains_like_the_per_sample_path(tmp_path):
+    """The trainer's batched engine (threads) and the per-sample path reach the same run up to round-off, with
+    threshold noise and weight bumping on; the default picks threads, never processes."""
+    config = TrainConfig(**{**SMALL, "train_subset": 64, "val_subset": 20, "threshold_noise": 0.05, "bump": 1e-3,
+                            "train_thresholds": True}, epochs=2)
+    fast = train(config, tmp_path / "fast", evaluate_test=False)
+    slow = train(config, tmp_path / "slow", evaluate_test=False, batched_engine=False)
+    assert fast.summary["parallel"] == "threads" and slow.summary["parallel"] == "serial"
+    assert fast.history[-1]["spikes_per_sample"] > 0 and fast.history[-1]["grad_norm_mean"] > 0
+    for a, b in zip(fast.history, slow.history, strict=True):
+        for key in ("loss", "accuracy", "val_accuracy", "spikes_per_sample", "grad_norm_mean"):
+            assert a[key] == pytest.approx(b[key], rel=1e-9), key
+    for w, v in zip(fast.network.weights, slow.network.weights, strict=True):
+        np.testing.assert_allclose(w, v, rtol=1e-9, atol=1e-9 * np.abs(v).max())

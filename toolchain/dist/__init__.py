@@ -15,7 +15,7 @@ scheduler file (``*.json``). Dask is an optional extra: ``pip install 'spikeline
 
 from __future__ import annotations
 
-from toolchain.dist.base import Executor, SchedulerError, parse_scheduler
+from toolchain.dist.base import Executor, SchedulerError, available_cores, parse_scheduler
 from toolchain.dist.serial import SerialExecutor
 
 
@@ -29,4 +29,11 @@ def make_executor(scheduler: str | None = None) -> Executor:
     return DaskExecutor(kind, arg)
 
 
-__all__ = ["Executor", "SchedulerError", "SerialExecutor", "make_executor", "parse_scheduler"]
+def default_threads(executor: Executor) -> int:
+    """Threads each of ``executor``'s tasks may use (every core here on the serial executor; the cores per worker
+    of a local cluster; one on a remote cluster, whose workers run one process per core)."""
+    return executor.threads
+
+
+__all__ = ["Executor", "SchedulerError", "SerialExecutor", "available_cores", "default_threads", "make_executor",
+           "parse_scheduler"]

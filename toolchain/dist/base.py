@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,11 @@ from hw_models.errors import SpikelineError
 SCHEDULER_HELP = ("where the work runs: 'serial' (this process, the default), 'local:N' (a Dask LocalCluster of N "
                   "worker processes), 'tcp://HOST:PORT' (a running Dask scheduler) or a Dask scheduler file (.json); "
                   "results are the same on every scheduler")
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 class SchedulerError(SpikelineError):
@@ -49,6 +55,8 @@ class Executor:
     workers: int = 1
     #: how the executor was named (``serial``, ``local:2``, ``tcp://...``)
     name: str = "serial"
+    #: threads one task may use for compiled work (the batched engine): the cores it has to itself
+    threads: int = 1
 
     def share(self, obj: Any) -> Any:
         """A handle for ``obj`` to pass to :meth:`map`: sent to the workers once."""

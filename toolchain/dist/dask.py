@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from toolchain.dist.base import Executor, SchedulerError
+from toolchain.dist.base import Executor, SchedulerError, available_cores
 
 try:
     import distributed
@@ -77,8 +77,8 @@ class DaskExecutor(Executor):
                                  "--scheduler serial)")
         try:
             if kind == "local":
-                cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-                threads = str(max(1, cores // arg))
+                self.threads = max(1, available_cores() // arg)
+                threads = str(self.threads)
                 self._cluster = distributed.LocalCluster(
                     n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
                     silence_logs=logging.ERROR,

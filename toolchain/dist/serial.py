@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from toolchain.dist.base import Executor
+from toolchain.dist.base import Executor, available_cores
 
 
 class SerialExecutor(Executor):
     workers = 1
     name = "serial"
+
+    def __init__(self) -> None:
+        self.threads = available_cores()
 
     def share(self, obj: Any) -> Any:
         return obj

@@ -20,10 +20,12 @@ layer then (toolchain/compile/units.py), i.e. 0 to 1 step later, half a step on 
 every later hop is therefore ``hop_delay_steps * dt`` with ``hop_delay_steps = 0.5`` by default;
 ``1.0`` reproduces DESIGN.md's "one dt per hop". It is recorded in the network's metadata.
 
-Parallelism: the per-sample forward passes and gradients of a minibatch run on an executor
-(:mod:`toolchain.dist`: this process by default, or Dask workers); the training data is sent to the workers
-once per run and the network once per step, and the batch gradient is a fixed pairwise tree sum over the
-batch's positions (:mod:`toolchain.dist.reduce`), so the result does not depend on the number of workers.
+Parallelism: a minibatch is cut into aligned shards that run on an executor (:mod:`toolchain.dist`: this
+process by default, or Dask workers; the training data is sent to the workers once per run and the network once
+per step). A shard runs in the batched engine (:mod:`toolchain.grad.batched`: forward pass, loss and gradient of
+every sample in compiled code, on threads) when the engine is ``fp`` and the loss is one it compiles, else on the
+per-sample path. Either way the batch gradient is a fixed pairwise tree sum over the batch's positions
+(:mod:`toolchain.dist.reduce`), so the result does not depend on the number of workers or threads.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from toolchain.data import class_names, load_task, task_names, task_options
 from toolchain.data.inputs import clock_period, clock_ticks, task_inputs
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
-from toolchain.dist import Executor, SerialExecutor, make_executor
+from toolchain.dist import Executor, SerialExecutor, default_threads, make_executor
 from toolchain.dist.reduce import combine_shards, shard_block, tree_sum
+from toolchain.grad import batched
 from toolchain.grad.api import ENGINES, sample_loss
 from toolchain.lif.forward import Spikes, as_sample, forward
 from toolchain.lif.kernels import psp, stationary_time
@@ -459,10 +462,10 @@ def with_threshold_factors(net: Network, factors: list[np.ndarray | None] | None
 
 def sample_step(net: Network, sample: Spikes, factors, label: int, static: tuple
                 ) -> tuple[float, dict, list[np.ndarray], int]:
-    """Loss, gradient (engine units), spike counts and decision of one training sample. ``factors``: its
-    threshold factors (:func:`threshold_jitter`); the threshold gradient is taken back through them
-    (``dL/dtheta = f dL/d(f theta)``). ``static = (loss, t_end, engine, rule, code)``."""
-    loss, t_end, engine, rule, code = static
+    """Loss, gradient (engine units), spike counts and decision of one training sample on the per-sample path.
+    ``factors``: its threshold factors (:func:`threshold_jitter`); the threshold gradient is taken back through
+    them (``dL/dtheta = f dL/d(f theta)``). ``static = (loss, t_end, engine, rule, code, ...)``."""
+    loss, t_end, engine, rule, code = static[:5]
     run = with_threshold_factors(net, factors)
     fwd = forward(run, sample, t_end)
     value = sample_loss(run, fwd, int(label), loss)
@@ -473,44 +476,65 @@ def sample_step(net: Network, sample: Spikes, factors, label: int, static: tuple
     return value.value, grads, fwd.spike_counts(run), decide(rule, fwd, run.layer_sizes[-1], code)
 
 
+def uses_batched(net: Network, loss: Loss, engine: str = "fp") -> bool:
+    """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP and a
+    loss it compiles. Otherwise the per-sample path runs (:func:`sample_step`)."""
+    return engine == "fp" and batched.supports(net, loss)
+
+
 def _add_grads(a: dict, b: dict) -> dict:
     return {name: [None if x is None else x + y for x, y in zip(a[name], b[name], strict=True)] for name in a}
 
 
-def _shard_step(item: tuple, net: Network, data: tuple, static: tuple) -> tuple:
-    """One aligned shard of a minibatch (runs wherever the executor puts it): the :func:`tree_sum` of its
-    per-sample gradients over ``block`` positions, and its per-sample losses, spike counts and decisions."""
+def _shard_step(item: tuple, net: Network, data: tuple, static: tuple) -> batched.BatchResult:
+    """One aligned shard of a minibatch (runs wherever the executor puts it): per-sample losses, decisions and
+    spike counts, and the :func:`tree_sum` of the per-sample gradients over ``block`` positions.
+    ``static = (loss, t_end, engine, rule, code, fast, threads)``: ``fast`` picks the batched engine."""
     indices, factors, block = item
     inputs, labels = data
-    rows = [sample_step(net, inputs[i], f, labels[i], static) for i, f in zip(indices, factors, strict=True)]
-    grad_sum = tree_sum([r[1] for r in rows], _add_grads, width=block)
-    return grad_sum, [r[0] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+    loss, t_end, _, rule, code, fast, threads = static
+    samples, shard_labels = [inputs[i] for i in indices], [labels[i] for i in indices]
+    if fast:
+        return batched.run_batch(net, samples, shard_labels, loss, t_end, rule, code, threshold_factors=factors,
+                                 workers=threads, tree_width=block)
+    rows = [sample_step(net, s, f, y, static) for s, f, y in zip(samples, factors, shard_labels, strict=True)]
+    counts = [np.stack([r[2][layer] for r in rows]) for layer in range(len(rows[0][2]))]
+    return batched.BatchResult(np.array([r[0] for r in rows]), np.array([r[3] for r in rows]), counts,
+                               tree_sum([r[1] for r in rows], _add_grads, width=block))
 
 
 def batch_step(executor: Executor, net: Network, data: Any, batch: np.ndarray, jitter: list, static: Any
-               ) -> tuple[dict, list[float], list[list[np.ndarray]], list[int]]:
-    """Sum of the per-sample gradients of ``batch`` (engine units) and its per-sample losses, spike counts and
-    decisions, in sample order. The sum is a fixed pairwise tree over the batch's positions
-    (:mod:`toolchain.dist.reduce`), so it is bit-identical however many workers share the batch."""
+               ) -> batched.BatchResult:
+    """Per-sample losses, decisions and spike counts of ``batch`` (in sample order) and the sum of its per-sample
+    gradients (engine units): a fixed pairwise tree over the batch's positions (:mod:`toolchain.dist.reduce`),
+    so it is bit-identical however many workers share the batch."""
     block = shard_block(len(batch), 1 if executor.workers == 1 else 2 * executor.workers)
     items = [(batch[a:a + block], jitter[a:a + block], block) for a in range(0, len(batch), block)]
     shards = executor.map(_shard_step, items, executor.share(net), data, static)
-    total = combine_shards([r[0] for r in shards], len(batch), block, _add_grads)
-    return (total, [v for r in shards for v in r[1]], [c for r in shards for c in r[2]],
-            [d for r in shards for d in r[3]])
+    return batched.BatchResult(np.concatenate([r.losses for r in shards]),
+                               np.concatenate([r.decisions for r in shards]),
+                               [np.concatenate([r.spike_counts[k] for r in shards])
+                                for k in range(len(shards[0].spike_counts))],
+                               combine_shards([r.grads for r in shards], len(batch), block, _add_grads))
 
 
-def _shard_eval(bounds: tuple[int, int], net: Network, data: tuple, static: tuple) -> list[tuple[float, int, int]]:
-    """Loss, decision and number of spikes of samples ``a:b`` of ``data``, without gradients."""
+def _shard_eval(bounds: tuple[int, int], net: Network, data: tuple, static: tuple) -> tuple:
+    """Losses, decisions and numbers of spikes of samples ``a:b`` of ``data``, without gradients (the batched
+    engine when ``fast``)."""
     inputs, labels = data
-    loss, t_end, rule, code = static
-    out = []
-    for sample, label in zip(inputs[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]], strict=True):
+    loss, t_end, rule, code, fast, threads = static
+    samples, shard_labels = inputs[bounds[0]:bounds[1]], labels[bounds[0]:bounds[1]]
+    if fast:
+        out = batched.run_batch(net, samples, shard_labels, loss, t_end, rule, code, grad=False, workers=threads)
+        spikes = np.sum([c.sum(axis=1) for c in out.spike_counts], axis=0) if out.spike_counts \
+            else np.zeros(len(samples))
+        return out.losses, out.decisions, spikes
+    rows = []
+    for sample, label in zip(samples, shard_labels, strict=True):
         fwd = forward(net, sample, t_end)
-        value = sample_loss(net, fwd, int(label), loss)
-        spikes = int(sum(len(s.times) for s in fwd.layers))
-        out.append((value.value, decide(rule, fwd, net.layer_sizes[-1], code), spikes))
-    return out
+        rows.append((sample_loss(net, fwd, int(label), loss).value, decide(rule, fwd, net.layer_sizes[-1], code),
+                     int(sum(len(s.times) for s in fwd.layers))))
+    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
 
 
 def evaluation_data(net: Network, inputs: list, labels) -> tuple[list[Spikes], list[int]]:
@@ -523,23 +547,26 @@ def evaluation_data(net: Network, inputs: list, labels) -> tuple[list[Spikes], l
 
 
 def evaluate(net: Network, inputs: list, labels: np.ndarray, loss: Loss, t_end: float, rule: str,
-             executor: Executor | None = None, code: np.ndarray | None = None, data: Any = None
-             ) -> dict[str, float]:
+             executor: Executor | None = None, code: np.ndarray | None = None, data: Any = None,
+             fast: bool | None = None) -> dict[str, float]:
     """Mean loss, accuracy (decision == label; no decision counts as wrong) and spikes per sample.
-    ``data``: the executor's handle of :func:`evaluation_data` ``(net, inputs, labels)`` when already shared."""
+    ``data``: the executor's handle of :func:`evaluation_data` ``(net, inputs, labels)`` when already shared;
+    ``fast``: the batched engine (default: when it compiles the loss)."""
     executor = executor or SerialExecutor()
     if data is None:
         data = executor.share(evaluation_data(net, inputs, labels))
+    fast = batched.supports(net, loss) if fast is None else fast
     n = len(labels)
     parts = max(1, min(n, 4 * executor.workers if executor.workers > 1 else 1))
     bounds = np.linspace(0, n, parts + 1).astype(int)
-    results = [r for chunk in executor.map(_shard_eval, [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:],
-                                                                                          strict=True) if b > a],
-                                           executor.share(net), data, (loss, t_end, rule, code)) for r in chunk]
-    losses = np.array([r[0] for r in results])
-    decisions = np.array([r[1] for r in results])
+    ranges = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    static = (loss, t_end, rule, code, fast, default_threads(executor))
+    results = executor.map(_shard_eval, ranges, executor.share(net), data, static)
+    losses = np.concatenate([r[0] for r in results])
+    decisions = np.concatenate([r[1] for r in results])
+    spikes = np.concatenate([r[2] for r in results])
     return {"loss": float(losses.mean()), "accuracy": float(np.mean(decisions == np.asarray(labels))),
-            "spikes": float(np.mean([r[2] for r in results]))}
+            "spikes": float(np.mean(spikes))}
 
 
 def _to_latent(grads: dict[str, list], units: list[float]) -> dict[str, np.ndarray]:
@@ -549,16 +576,16 @@ def _to_latent(grads: dict[str, list], units: list[float]) -> dict[str, np.ndarr
     return out
 
 
-def bump_silent_neurons(config: TrainConfig, params: dict[str, np.ndarray], counts: list[list[np.ndarray]]
+def bump_silent_neurons(config: TrainConfig, params: dict[str, np.ndarray], counts: list[np.ndarray]
                         ) -> dict[str, np.ndarray]:
     """Weight bumping: add ``config.bump`` to the incoming latent weights of every spiking neuron that
-    was silent in more than ``config.bump_silent[layer]`` of the samples. ``counts[s][layer]`` are
-    the spike counts of sample ``s``."""
+    was silent in more than ``config.bump_silent[layer]`` of the samples. ``counts[layer]`` holds the
+    spike counts (samples, neurons) of spiking layer ``layer``."""
     if config.bump == 0:
         return params
     out = dict(params)
-    for layer in range(len(counts[0])):
-        silent = np.mean(np.stack([c[layer] for c in counts]) == 0, axis=0)
+    for layer in range(len(counts)):
+        silent = np.mean(counts[layer] == 0, axis=0)
         allowed = config.bump_silent[min(layer, len(config.bump_silent) - 1)]
         dead = silent > allowed
         if np.any(dead):
@@ -582,12 +609,14 @@ class TrainResult:
 
 def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = False, scheduler: str | None = None,
           stop_after: int | None = None, quiet: bool = True, evaluate_test: bool = True,
-          task: Task | None = None, executor: Executor | None = None) -> TrainResult:
+          task: Task | None = None, executor: Executor | None = None, batched_engine: bool = True) -> TrainResult:
     """Train (or resume) and write the run's files into ``out_dir``.
 
     ``scheduler``: where the per-sample work runs (:func:`toolchain.dist.make_executor`: ``None`` = this
     process, ``"local:N"``, a Dask address); or pass a running ``executor``. The network, metrics and
-    checkpoints are bit-identical on every scheduler. ``stop_after``: stop after
+    checkpoints are bit-identical on every scheduler. The batched engine (:func:`uses_batched`) runs each shard
+    on threads (every core in this process; one per Dask worker); ``batched_engine=False`` forces the
+    per-sample reference path, for comparisons (the same result to round-off). ``stop_after``: stop after
     that many epochs in this call (an interruption; resume later with ``resume=True``). The network
     saved is the one with the best validation accuracy (earliest on ties); the test split is evaluated
     once, at the end, on that network. ``task``: your own :class:`~toolchain.data.Task` (its events on
@@ -598,11 +627,13 @@ def train(config: TrainConfig, out_dir: str | os.PathLike, *, resume: bool = Fal
         raise InputError(f"the task's events lie on a {task.dt} s grid but the trainer's dt is {config.dt} s; "
                          "build the task with dt=config.dt")
     with folder_lock(out_dir, "training run"):
-        return _train(config, Path(out_dir), resume, scheduler, executor, stop_after, quiet, evaluate_test, task)
+        return _train(config, Path(out_dir), resume, scheduler, executor, stop_after, quiet, evaluate_test, task,
+                      batched_engine)
 
 
 def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, executor: Executor | None,
-           stop_after: int | None, quiet: bool, evaluate_test: bool, task: Task | None) -> TrainResult:
+           stop_after: int | None, quiet: bool, evaluate_test: bool, task: Task | None, batched_engine: bool
+           ) -> TrainResult:
     """:func:`train`, with the output folder locked."""
     task = task if task is not None else load_config_task(config)
     sizes = layer_sizes(config, task)
@@ -632,9 +663,10 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
         start, wall = 0, 0.0
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
-    static = (loss, config.t_end, config.engine, rule, code)
+    fast = batched_engine and uses_batched(build_network(config, sizes, params), loss, config.engine)
     with (make_executor(scheduler) if executor is None else nullcontext(executor)) as executor, \
             TrainingProgress(config.epochs, disable=quiet) as bar:
+        static = (loss, config.t_end, config.engine, rule, code, fast, default_threads(executor))
         train_data = executor.share((train_inputs, [int(v) for v in train_labels]))
         val_data = executor.share(evaluation_data(build_network(config, sizes, params), val_inputs, val_labels))
         for epoch in range(start, end):
@@ -645,13 +677,14 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
             for batch in batches:
                 net = build_network(config, sizes, params)
                 jitter = threshold_jitter(config, net, len(batch), rng)
-                total, losses, counts, decisions = batch_step(executor, net, train_data, batch, jitter, static)
-                grads = {name: g / len(batch) for name, g in _latent_grads(total, units, params).items()}
+                step = batch_step(executor, net, train_data, batch, jitter, static)
+                grads = {name: g / len(batch) for name, g in _latent_grads(step.grads, units, params).items()}
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
                 params = opt.step(params, grads, lr=schedule(epoch))
-                params = constrain(config, bump_silent_neurons(config, params, counts))
-                hits = sum(int(d == train_labels[i]) for d, i in zip(decisions, batch, strict=True))
-                spikes = sum(float(sum(c.sum() for c in row)) for row in counts)
+                params = constrain(config, bump_silent_neurons(config, params, step.spike_counts))
+                losses = step.losses
+                hits = int(np.sum(step.decisions == np.asarray(train_labels)[batch]))
+                spikes = float(sum(c.sum() for c in step.spike_counts))
                 norms.append(norm)
                 correct += hits
                 total_loss += float(np.sum(losses))
@@ -659,7 +692,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
                 bar.advance(float(np.mean(losses)), hits / len(batch), spikes / len(batch), len(batch))
             n = len(train_inputs)
             net = build_network(config, sizes, params)
-            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, executor, code, val_data)
+            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, executor, code, val_data, fast)
             if val["accuracy"] > best["val_accuracy"]:
                 best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": params}
             record = {"epoch": epoch, "lr": schedule(epoch), "loss": total_loss / n, "accuracy": correct / n,
@@ -679,10 +712,11 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
         summary = {"task": config.task, "mode": config.mode, "chip": config.chip, "epochs_done": end,
                    "epochs": config.epochs, "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"],
                    "train_wall_seconds": wall, "scheduler": executor.name, "workers": executor.workers,
+                   "parallel": "threads" if fast else "serial", "threads": default_threads(executor),
                    "layer_sizes": sizes}
         if evaluate_test and end == config.epochs:
             test_inputs, test_labels = task_inputs(config, task, "test")
-            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, executor, code)
+            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, executor, code, fast=fast)
             summary.update({"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                             "test_spikes_per_sample": test["spikes"], "n_test": len(task.test)})
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=1))
