@@ -102,14 +102,17 @@ def main() -> None:
                      time.perf_counter() - t0))
     lines = [f"Network `{args.network}` (float test accuracy {spikeline['float']:.1%}), {len(labels)} test samples, "
              f"chip {chip}; {machine()} (shared with other jobs while measured).", "",
-             "| deployment | test accuracy | wall time |", "|---|---|---|"]
-    lines += [f"| {name} | {a:.1%} | {t:.0f} s |" for name, a, t in rows]
+             "| deployment | test accuracy |", "|---|---|"]
+    lines += [f"| {name} | {a:.1%} |" for name, a, _ in rows]
     lines += ["", "Both columns run the same rasters through a bit-accurate Xylo Audio 2 model (rockpool's XyloSim is "
               "xylosim; Spikeline's simulator is bit-identical to it, tests/toolchain/interop/test_rockpool_spec.py). "
               "Conversions: rockpool weights `w = W dt` (its per-step units), taus and thresholds unchanged; the "
               "leaky readout gets a threshold the quantizer maps to 32767; rockpool's mapper rounds `log2(tau/dt)` "
-              "to dashes and its quantizers use no weight shifts. Caveat in rockpool's favour: none of its "
-              "quantizer defects (docs/interop.md) were worked around except input counts capped at 15."]
+              "to dashes and its quantizers use no weight shifts. Caveats: rockpool's quantizer defects "
+              "(shared/reference/xylo.md section 5) were not worked around (against rockpool); its mapper "
+              "has no calibration step, Spikeline's compiler calibrates on training samples (its design); "
+              "input counts are capped at 15 for rockpool's XyloSim as Spikeline's simulator caps them. No "
+              "times are compared: the Spikeline row includes compilation with calibration and three models."]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
