@@ -3,8 +3,8 @@
 Per spiking layer ``l`` with ``n`` neurons, ``B`` samples of ``T`` steps: the firing rate
 ``r = spikes / (n B T)`` (spikes per neuron per step) in the float model and on the chip, dead neurons (no
 spike in any sample), saturated neurons (``>= SATURATED_RATE`` spikes per step on average) and neurons whose
-integer state reached an int16 rail (``|state| >= 32767``). The readout's states are checked for the rails
-too. These are errors (the compile fails, with the numbers and a hint, unless the check is switched off):
+integer state reached an int16 rail (``|state| >= RAIL``, the last 256 LSB). The readout's states are checked
+for the rails too. These are errors (the compile fails, with the numbers and a hint, unless the check is switched off):
 
 * a readout state on the rail: the decision is read from a clipped value;
 * a layer that goes silent on the chip (``r_chip < SILENT_RATIO * r_float``) while the float model fires;
@@ -23,7 +23,9 @@ from hw_models.simulator import Record
 from toolchain.compile.report import CompileReport
 from toolchain.network import Network
 
-RAIL = 32767
+#: A state at or beyond this magnitude counts as on the int16 rail: a state that saturated at 32,767 decays by a
+#: few LSB before it is recorded (measured: 32,766), so the band is the last 256 LSB of the range.
+RAIL = 2**15 - 2**8
 #: A layer is silent on the chip when it fires less than this fraction of the float model's rate.
 SILENT_RATIO = 0.1
 #: A neuron is saturated when it fires this many spikes per step or more, averaged over the trial.
@@ -119,8 +121,8 @@ def _problems(x: LayerHealth, n_samples: int) -> list[Violation]:
     out = []
     if x.kind == "readout" and x.on_rail:
         out.append(Violation(where, f"{x.on_rail} of {x.neurons} readout neurons reach the int16 rail "
-                             f"(|state| {x.peak_state:,} >= {RAIL:,}) on {n_samples} calibration samples: the "
-                             "decision is read from clipped values", value=x.peak_state, limit=RAIL - 1,
+                             f"(|state| {x.peak_state:,} >= {RAIL:,} of 32,767) on {n_samples} calibration "
+                             "samples: the decision is read from clipped values", value=x.peak_state, limit=RAIL - 1,
                              hint=f"compile with calibration (the default; it lowers the readout shift); "
                                   f"to keep this configuration anyway: {OPT_OUT}"))
     if x.rate_chip is None or x.rate_float is None:

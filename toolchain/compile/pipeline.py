@@ -50,7 +50,7 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
         config, report = compile_fixed(net, chip, dt, reuse=reuse, source=source)
         config.provenance = provenance(net, report, calibrate=report.calibrated)
         return config, report
-    data = calibration_data(net, dt, samples) if (calibrate or check_health) else None
+    data = calibration_data(net, dt, samples)  # the health is measured even when it is not enforced
     runs = Runs(data) if data is not None else None
     if calibrate and data is not None:
         with _progress(progress) as tick:
