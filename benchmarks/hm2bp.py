@@ -19,11 +19,11 @@ import numpy as np
 
 from benchmarks.report import machine, update_section
 from hw_models.chips import load_chip_file
+from toolchain.compile import compile_network
 from toolchain.network import load_network
 from toolchain.train.presets import preset_config
 from toolchain.train.trainer import train
 from toolchain.verify import verify, write_report
-from toolchain.verify.models import compile_for
 
 CHIP = Path(__file__).resolve().parent.parent / "examples" / "chips" / "mnist-196.json"
 #: FP trains the same network on the spike-time loss (first-spike cross-entropy, decided by the first spike)
@@ -58,7 +58,7 @@ def run_one(name: str, root: Path) -> dict:
         return {**json.loads(cached.read_text()), "summary": summary, "out": out}
     net = load_network(out / "network.json")
     t0 = time.perf_counter()
-    chip_config, report = compile_for(net, net.metadata["chip"])
+    chip_config, report = compile_network(net, net.metadata["chip"])
     (out / "deploy").mkdir(exist_ok=True)
     chip_config.save(out / "deploy" / "config.json")
     result = verify(net, chip_config, compile_options=report.to_dict())

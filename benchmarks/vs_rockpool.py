@@ -6,7 +6,7 @@ forwards: ``w = W dt``, same taus and thresholds; a leaky-integrator readout bec
 threshold the quantizer maps to 32767, so it never fires), then goes through rockpool's ``mapper``, its
 ``global_quantize`` or ``channel_quantize``, and ``XyloSim.from_specification``; decisions use the
 network's own rule on rockpool's recorded readout (``Vmem_out`` for voltage rules). The same network goes
-through ``compile_for`` (Spikeline's compiler with its calibration) and the bit-accurate simulator.
+through ``compile_network`` (Spikeline's compiler with its calibration) and the bit-accurate simulator.
 Test accuracy side by side, on the same rasters.
 
     python -m benchmarks.vs_rockpool [--network runs/yinyang/network.json] [--limit N] [--no-write]
@@ -25,11 +25,11 @@ import numpy as np
 
 from benchmarks.report import machine, update_section
 from hw_models.simulator import Record
+from toolchain.compile import compile_network
 from toolchain.network import Network, load_network
 from toolchain.verify import verify
 from toolchain.verify.chip_decode import decide
 from toolchain.verify.inputs import network_inputs
-from toolchain.verify.models import compile_for
 from toolchain.verify.runner import RULE_ALIASES
 
 
@@ -91,7 +91,7 @@ def main() -> None:
     _, labels, rasters = network_inputs(net, "test", args.limit)
     rows = []
     t0 = time.perf_counter()
-    config, report = compile_for(net, chip)
+    config, report = compile_network(net, chip)
     res = verify(net, config, limit=args.limit, compile_options=report.to_dict())
     spikeline = {k: float(res.accuracy(k)) for k in res.models}
     rows.append(("Spikeline compiler (calibrated) -> bit-accurate sim", spikeline["bit-accurate"],

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, settings
 
 from deploy.backends.sim import SimBackend
 from deploy.bundle import save_bundle
+from toolchain.compile import compile_network
 from toolchain.network import Network
-from toolchain.verify.models import compile_for
 
 #: examples per fuzz test; raise it for a longer local run: SPIKELINE_FUZZ_EXAMPLES=500 pytest tests/fuzz
 EXAMPLES = int(os.environ.get("SPIKELINE_FUZZ_EXAMPLES", "40"))
@@ -44,7 +44,7 @@ def valid_files(tmp_path_factory) -> dict[str, Path]:
                          weight_std=[1.0, 1.0], delays=[0, DT / 2], dt=DT)
     net.metadata.update(task="yinyang", task_options={"dt": DT}, t_end=0.06, decision="first-spike")
     net.save(d / "network.json")
-    config, report = compile_for(net, "xylo-audio2", calibrate=False)
+    config, report = compile_network(net, "xylo-audio2", calibrate=False, check_health=False)
     config.save(d / "config.json")
     report.save(d / "config.report")
     raster = np.random.default_rng(0).poisson(0.4, (20, 5)).astype(np.int64)

@@ -195,8 +195,9 @@ def test_fsdd_missing_package_names_the_install_command(monkeypatch):
 # -- registry ----------------------------------------------------------------------------------------------
 
 def test_registry_names_and_clear_errors():
-    assert task_names() == ["digits", "fashion", "fsdd", "mnist5k", "yinyang"]
-    with pytest.raises(InputError, match="unknown task 'mnist'; valid tasks: digits, fashion, fsdd, mnist5k, yinyang"):
+    assert task_names() == ["basicmotions", "digits", "fashion", "fsdd", "mnist5k", "yinyang"]
+    with pytest.raises(InputError, match="unknown task 'mnist'; valid tasks: basicmotions, digits, fashion, fsdd, "
+                                         "mnist5k, yinyang"):
         load_task("mnist")
     with pytest.raises(InputError, match="no option 'sed'.*valid options: seed=0"):
         load_task("digits", sed=3)

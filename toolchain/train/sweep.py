@@ -84,10 +84,10 @@ def combinations(seeds: list[int], grid: dict[str, list[Any]]) -> list[Combinati
 
 def run_combination(item: tuple, *_: Any) -> dict[str, Any]:
     """Train, compile and verify one combination (runs wherever the executor puts it); returns its result."""
+    from toolchain.compile import compile_network
     from toolchain.train.presets import preset_config
     from toolchain.train.trainer import train
     from toolchain.verify import verify
-    from toolchain.verify.models import compile_for
 
     task, chip, fixed, combo, out, verify_limit = item
     folder = Path(out) / "runs" / combo.name
@@ -97,7 +97,7 @@ def run_combination(item: tuple, *_: Any) -> dict[str, Any]:
         return done
     config = preset_config(task, **{k: v for k, v in settings.items() if k != "task"})
     result = train(config, folder, resume=(folder / "last.ckpt").exists())
-    config_chip, _ = compile_for(result.network, chip)
+    config_chip, _ = compile_network(result.network, chip)
     config_chip.save(folder / "config.json")
     ver = verify(result.network, config_chip, limit=verify_limit)
     doc = {"combination": combo.name, "settings": settings, "seed": combo.seed, "swept": dict(combo.settings),
