@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from toolchain.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["train", "--task", "yinyang", "--epochs", "6", "--train-subset", "48", "--hidden", "8", "--set",
+ARGS = ["train", "--task", "yinyang", "--epochs", "12", "--train-subset", "160", "--hidden", "8", "--set",
         "val_subset=16", "--workers", "1", "--quiet"]
 RESULT_FILES = ("network.json", "metrics.jsonl")
 

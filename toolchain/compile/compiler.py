@@ -286,13 +286,28 @@ class CompilePlan:
             not check(build.config, self.spec)
 
 
+def check_dt(net: Network, dt: float | None, source: str | None = None) -> float:
+    """The chip step to compile for (``dt``, else the network's own); refused when missing, not a positive finite
+    number, or so small that the trial or the time constants are not finite multiples of it."""
+    given = dt is not None
+    dt = dt if given else net.dt
+    if dt is None:
+        raise CompileError([Violation("dt", "the network has no time step; pass dt (seconds per chip step)",
+                                      hint="spikeline compile ... --dt 1e-3")], None, source)
+    times = [np.asarray(t, np.float64) for t in (*net.tau_syn, *net.tau_mem)] + [np.float64(net.metadata.get(
+        "t_end") or 0.0)]
+    if not (math.isfinite(dt) and dt > 0) or not all(np.all(np.isfinite(t / dt)) for t in times):
+        raise CompileError([Violation("dt", f"{'--dt' if given else 'the network dt'} {dt!r} s is not a usable chip "
+                                      "step (it must be a positive number of seconds of which the trial and the "
+                                      "time constants are finite multiples)", value=str(dt),
+                                      hint="give the chip's step in seconds, e.g. --dt 1e-3")], None, source)
+    return float(dt)
+
+
 def prepare(net: Network, chip: str | ChipSpec, dt: float | None = None, source: str | None = None) -> CompilePlan:
     """Check the network against the chip (``dt``, layer count) and take each time constant's dash."""
     spec = get_chip(chip)
-    dt = dt if dt is not None else net.dt
-    if dt is None or not (math.isfinite(dt) and dt > 0):
-        raise CompileError([Violation("dt", "the network has no time step; pass dt (seconds per chip step)",
-                                      hint="spikeline compile ... --dt 1e-3")], None, source)
+    dt = check_dt(net, dt, source)
     if net.n_layers < 2:
         raise CompileError([Violation("layers", "Xylo readouts integrate hidden spikes only; the network needs "
                                       "at least one hidden layer", value=net.n_layers)], None, source)

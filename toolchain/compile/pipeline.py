@@ -13,7 +13,7 @@ from hw_models.chips import ChipSpec
 from hw_models.config import ChipConfig
 from hw_models.errors import InputError
 from toolchain.compile.calibrate import CalibrationData, Runs, calibration_data, search
-from toolchain.compile.compiler import CompileError, compile_fixed
+from toolchain.compile.compiler import CompileError, check_dt, compile_fixed
 from toolchain.compile.health import check_health as run_health_check
 from toolchain.compile.report import CompileReport
 from toolchain.network import Network
@@ -46,6 +46,7 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     """
     if headroom_bits is not None and not 0 <= headroom_bits <= 8:
         raise InputError(f"headroom_bits must be in 0..8, got {headroom_bits}")
+    check_dt(net, dt, source)
     if reuse is not None:
         config, report = compile_fixed(net, chip, dt, reuse=reuse, source=source)
         config.provenance = provenance(net, report, calibrate=report.calibrated)

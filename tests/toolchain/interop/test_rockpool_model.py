@@ -103,7 +103,7 @@ def test_imported_model_compiles_and_verifies(tmp_path):
     ours.save(tmp_path / "network.json")
     runner = CliRunner()
     r = runner.invoke(main, ["compile", str(tmp_path / "network.json"), "--chip", "xylo-audio2", "--out",
-                             str(tmp_path / "config.json"), "--no-calibrate"])
+                             str(tmp_path / "config.json")])  # calibrated: the default path
     assert r.exit_code == 0, r.output
     r = runner.invoke(main, ["verify", str(tmp_path / "network.json"), str(tmp_path / "config.json"), "--limit",
                              "20", "--out", str(tmp_path / "verify"), "--json"])
