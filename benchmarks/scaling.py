@@ -1,9 +1,10 @@
 """Data-parallel training on Dask: seconds per epoch with serial / local:1 / local:2, speed-up, efficiency, the
 measured Dask overhead per task and per step, and a projection to larger clusters. Writes a section of
-docs/benchmarks.md (between the markers below) and runs/scaling.json.
+docs/benchmarks.md (one per task, "scaling-TASK") and runs/scaling/scaling-TASK.json.
 
     python benchmarks/scaling.py                      # FSDD (the largest task present), 256 training samples
     python benchmarks/scaling.py --task yinyang --samples 1000
+    python benchmarks/scaling.py --task mnist5k --chip examples/chips/mnist-196.json --samples 512   # HM2-BP
 
 The steady-state epoch is (time of 3 epochs - time of 1 epoch) / 2, which removes start-up (cluster, worker
 warm-up compilation, data loading). Every run's network is asserted bit-identical to the serial run's.
@@ -27,12 +28,12 @@ RUNS = ROOT / "runs" / "scaling"
 SCHEDULERS = ("serial", "local:1", "local:2")
 
 
-def epoch_seconds(task: str, samples: int, scheduler: str) -> tuple[float, float, bytes]:
+def epoch_seconds(task: str, samples: int, scheduler: str, chip: dict) -> tuple[float, float, bytes]:
     """(steady-state seconds per epoch, start-up seconds, network bytes) on ``scheduler``."""
     seconds = {}
     with make_executor(scheduler) as ex:
         for epochs in (1, 3):
-            config = preset_config(task, epochs=epochs, train_subset=samples, val_subset=64)
+            config = preset_config(task, epochs=epochs, train_subset=samples, val_subset=64, **chip)
             out = RUNS / f"{task}-{scheduler.replace(':', '')}-{epochs}"
             start = time.perf_counter()
             train(config, out, executor=ex, evaluate_test=False)
@@ -45,10 +46,10 @@ def _noop(item, *shared):
     return item
 
 
-def dask_overheads(task: str, repeats: int = 30) -> dict[str, float]:
+def dask_overheads(task: str, chip: dict, repeats: int = 30) -> dict[str, float]:
     """Seconds per empty task, and per training step's fixed cost (network broadcast + 4 empty shard tasks),
     on a local:2 cluster, with the task's own network."""
-    config = preset_config(task)
+    config = preset_config(task, **chip)
     from toolchain.data import load_task
     from toolchain.train.trainer import build_network, initial_parameters, layer_sizes
 
@@ -85,24 +86,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="fsdd")
     parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--chip", default=None, help="chip name or file (default: the preset's)")
     args = parser.parse_args()
+    chip = {} if args.chip is None else {"chip": args.chip}
     RUNS.mkdir(parents=True, exist_ok=True)
     rows, reference = {}, None
     for scheduler in SCHEDULERS:
-        epoch, startup, network = epoch_seconds(args.task, args.samples, scheduler)
+        epoch, startup, network = epoch_seconds(args.task, args.samples, scheduler, chip)
         reference = reference or network
         assert network == reference, f"{scheduler}: the network differs from the serial run's"
         rows[scheduler] = {"epoch": epoch, "startup": startup}
         print(scheduler, rows[scheduler], flush=True)
-    over = dask_overheads(args.task)
-    config = preset_config(args.task)
+    over = dask_overheads(args.task, chip)
+    config = preset_config(args.task, **chip)
     t_sample = rows["serial"]["epoch"] / (args.samples + 64)  # training + validation samples per epoch
     proj = [projection(t_sample, over["per_step"], over["per_task"], over["network_parameters"],
                        config.batch_size, w) for w in (1, 8, 64, 512)]
     doc = {"task": args.task, "samples": args.samples, "rows": rows, "overheads": over, "t_sample": t_sample,
            "projection": proj, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine()}
-    (RUNS / "scaling.json").write_text(json.dumps(doc, indent=1))
+    (RUNS / f"scaling-{args.task}.json").write_text(json.dumps(doc, indent=1))
     serial = rows["serial"]["epoch"]
     lines = [f"Data-parallel training on Dask (`benchmarks/scaling.py --task {args.task} --samples {args.samples}`; "
              f"{doc['machine']}; steady-state seconds per epoch of {args.samples} training + "
@@ -119,7 +122,7 @@ def main() -> None:
               "| workers | busy | epoch (s) | compute share |", "|---|---|---|---|"]
     lines += [f"| {p['workers']} | {p['busy']} | {p['epoch_seconds']:.0f} | {p['compute_fraction']:.0%} |"
               for p in proj]
-    update_section("scaling", "\n".join(lines))
+    update_section(f"scaling-{args.task}", f"## Scale-out on Dask: {args.task}\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 

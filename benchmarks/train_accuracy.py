@@ -178,7 +178,8 @@ def report(parallel: dict | None) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", action="append", choices=sorted(PRESETS), help="task(s) to train (default: the Audio 2 tasks)")
+    parser.add_argument("--task", action="append", choices=sorted(PRESETS),
+                        help="task(s) to train (default: the Audio 2 tasks)")
     parser.add_argument("--modes", default="grid", help="comma-separated: grid, float (default grid)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
