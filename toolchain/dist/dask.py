@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,7 +108,8 @@ class DaskExecutor(Executor):
         for attempt in range(MAX_REPEATS + 1):
             args = [s.future if isinstance(s, Shared) else s for s in shared]
             try:
-                futures = [self.client.submit(fn, item, *args, pure=False) for item in items]
+                # one graph update for the whole map (a submit per item costs a scheduler message each)
+                futures = self.client.map(fn, list(items), *([a] * len(items) for a in args), pure=False)
                 return self._call(lambda futures=futures: self.client.gather(futures))
             except lost as exc:
                 if attempt == MAX_REPEATS:
