@@ -1,6 +1,6 @@
 """Data-parallel training on Dask: seconds per epoch with serial / local:1 / local:2, speed-up, efficiency, the
 measured Dask overhead per task and per step, and a projection to larger clusters. Writes a section of
-docs/benchmarks.md (one per task, "scaling-TASK") and runs/scaling/scaling-TASK.json.
+docs/benchmarks.md (one per task and batch size, "scaling-TASK[-batchB]") and runs/scaling/scaling-TASK-B.json.
 
     python benchmarks/scaling.py                      # FSDD (the largest task present), 256 training samples
     python benchmarks/scaling.py --task yinyang --samples 1000
@@ -127,7 +127,7 @@ def main() -> None:
     doc = {"task": args.task, "samples": args.samples, "rows": rows, "overheads": over, "t_sample": t_sample,
            "projection": proj, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine()}
-    (RUNS / f"scaling-{args.task}.json").write_text(json.dumps(doc, indent=1))
+    (RUNS / f"scaling-{args.task}-{args.batch_size or config.batch_size}.json").write_text(json.dumps(doc, indent=1))
     one_core, serial = rows["serial, 1 core"]["epoch"], rows["serial"]["epoch"]
     argv = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items())
     lines = [f"`benchmarks/scaling.py --task {args.task} --samples {args.samples} {argv}`; {doc['machine']}; "
@@ -150,7 +150,9 @@ def main() -> None:
               "| workers | busy | epoch (s) | compute share |", "|---|---|---|---|"]
     lines += [f"| {p['workers']} | {p['busy']} | {p['epoch_seconds']:.0f} | {p['compute_fraction']:.0%} |"
               for p in proj]
-    update_section(f"scaling-{args.task}", f"## Scale-out on Dask: {args.task}\n\n" + "\n".join(lines))
+    key = args.task + ("" if args.batch_size is None else f"-batch{args.batch_size}")
+    title = args.task + ("" if args.batch_size is None else f", batch {args.batch_size}")
+    update_section(f"scaling-{key}", f"## Scale-out on Dask: {title}\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from hw_models.jitcache import drop_stale_cache
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward
 from toolchain.lif.kernels import VDOT_FLOOR, decay
@@ -34,7 +35,7 @@ from toolchain.losses import LossValue
 from toolchain.network import Network
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _backwards(lam_v, lam_i, dt, tau_s, tau_m, source, memo):
     """One neuron's adjoint integrated backwards over dt (exact, constant source dl_V/dV = ``source``).
 
@@ -53,7 +54,7 @@ def _backwards(lam_v, lam_i, dt, tau_s, tau_m, source, memo):
     return lv * eb - source, lam_i * ea + a * lv * h - source * (1.0 - ea), memo
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec, rec_delay, tau_s, tau_m,
                    theta, t_end, t_max, jump, kink, kink_slope, source):
     """One layer backwards in time. Spiking layer: sp_* are its spikes, d_t = dl/dt per spike.
@@ -163,3 +164,6 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
         if rec is not None:
             grads["recurrent"][layer] = drec
     return grads
+
+
+drop_stale_cache(_backwards)  # numba's disk cache, dropped when any kernel source changes
