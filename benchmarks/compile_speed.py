@@ -79,8 +79,10 @@ def main() -> None:
     lines = ["## Calibrated compile: before and after the fast calibration", "",
              f"Measured by `benchmarks/compile_speed.py` on {machine()}. {args.load}", "",
              "Before: `toolchain.verify.models.compile_for` at commit dd646f4; after: `compile_network` (the one "
-             "compile path). Each version in a fresh process: *cold* includes numba's JIT compilation of the "
-             "simulator kernel and the float forward pass, *warm* is the same call again. Seconds are wall "
+             "compile path). Each version in a fresh process: *cold* is the first call (before: numba's JIT "
+             "compilation of the simulator kernel and the float forward pass included; after: the kernels load from "
+             "numba's disk cache, hw_models/jitcache.py, written by an earlier process: the very first command of a "
+             "fresh install compiles them as before), *warm* is the same call again. Seconds are wall "
              "(CPU of the process in brackets). Agreement: the kept candidate's decisions equal to the float "
              "model's on 1000 training samples; gap: bit-accurate minus chip-grid accuracy on the test split.", "",
              "| network | cold before | cold after | warm before | warm after | warm ratio | agreement before "
