@@ -20,9 +20,9 @@ from toolchain.data import class_names
 from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
 from toolchain.dist import Executor, SerialExecutor
+from toolchain.dist.shards import map_shards
 from toolchain.lif.forward import Forward, forward, voltage_trace
 from toolchain.network import Network
-from toolchain.progress import progress_bar
 from toolchain.verify import chip_decode
 from toolchain.verify.chip_decode import RULE_ALIASES
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
@@ -68,29 +68,6 @@ def _confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     return m
 
 
-#: samples per shard of verify's work: a progress step, and the unit an executor hands to a worker (samples are
-#: independent, so any split gives the same results)
-CHUNK = 100
-
-
-def _shards(n: int, executor: Executor) -> list[tuple[int, int]]:
-    """Contiguous sample ranges of at most :data:`CHUNK` samples, and at least two per worker where ``n`` allows."""
-    parts = max(-(-n // CHUNK), 1 if executor.workers == 1 else min(n, 2 * executor.workers))
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-
-def _map_shards(executor: Executor, fn, n: int, label: str, progress: bool, *shared) -> list:
-    """``fn`` over the shards of ``n`` samples, one round of shards per worker at a time (a progress step each)."""
-    shards, out = _shards(n, executor), []
-    with progress_bar(label, n, progress) as advance:
-        for first in range(0, len(shards), executor.workers):
-            group = shards[first:first + executor.workers]
-            out += executor.map(fn, group, *shared)
-            advance(sum(b - a for a, b in group))
-    return out
-
-
 def _forward_shard(bounds: tuple[int, int], net: Network, inputs: list, static: tuple) -> tuple:
     """Decisions, spike counts and first spike times (per spiking layer) of samples ``a:b``."""
     t_end, rule, code = static
@@ -111,8 +88,8 @@ def _forward_shard(bounds: tuple[int, int], net: Network, inputs: list, static: 
 def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code, executor: Executor,
                  shared_inputs, progress: bool = False) -> ModelResult:
     start = time.perf_counter()
-    parts = _map_shards(executor, _forward_shard, len(labels), f"{name} model", progress, executor.share(net),
-                        shared_inputs, (t_end, rule, code))
+    parts = map_shards(executor, _forward_shard, len(labels), executor.share(net), shared_inputs, (t_end, rule, code),
+                       label=f"{name} model", progress=progress)
     pred = np.array([p for part in parts for p in part[0]])
     counts = [np.concatenate([part[1][k] for part in parts]) for k in range(len(parts[0][1]))]
     firsts = [np.concatenate([part[2][k] for part in parts]) for k in range(len(parts[0][2]))]
@@ -139,8 +116,8 @@ def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, l
                 executor: Executor, progress: bool = False) -> tuple[ModelResult, dict, tuple]:
     start = time.perf_counter()
     static = ([layer_ids(report, layer) for layer in range(1, net.n_layers)], net.readout == "spiking", rule, code)
-    parts = _map_shards(executor, _chip_shard, len(labels), "bit-accurate simulation", progress,
-                        executor.share(config), executor.share(rasters), static)
+    parts = map_shards(executor, _chip_shard, len(labels), executor.share(config), executor.share(rasters), static,
+                       label="bit-accurate simulation", progress=progress)
     pred = np.concatenate([p[0] for p in parts])
     counts = [np.concatenate([p[1][k] for p in parts]) for k in range(len(parts[0][1]))]
     n_t = rasters.shape[1]
