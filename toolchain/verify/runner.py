@@ -57,6 +57,7 @@ class VerifyResult:
     n_hidden_layers: int = 1
     readout: str = "spiking"
     sample: dict = field(default_factory=dict)  # sample 0: raster, readout voltages float vs chip (float units)
+    xylosim: dict | None = None  # the simulator vs xylosim on the first samples (toolchain.verify.xylosim), if run
 
     def accuracy(self, name: str) -> float:
         return self.models[name].accuracy
@@ -178,11 +179,15 @@ def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
 
 def verify(net: Network, config: ChipConfig, task: str | None = None, split: str = "test",
            limit: int | None = None, task_options: dict | None = None,
-           compile_options: dict | None = None, progress: bool = False, executor: Executor | None = None
-           ) -> VerifyResult:
+           compile_options: dict | None = None, progress: bool = False, executor: Executor | None = None,
+           xylosim: int = 0) -> VerifyResult:
     """Run ``split`` of the network's task through the three views and compare them (``progress``: bars on
     stderr). ``executor`` (:mod:`toolchain.dist`) shares the samples out among workers; the result is the same on
-    any executor."""
+    any executor. ``xylosim``: the first that many samples also run on SynSense's xylosim and are compared with
+    the simulator bit for bit (:func:`toolchain.verify.xylosim.xylosim_check`; skipped with a note without
+    xylosim; 0: not checked)."""
+    if xylosim < 0:
+        raise InputError(f"xylosim must be a number of samples >= 0, got {xylosim}")
 
     meta = net.metadata
     task = task or meta.get("task")
@@ -207,13 +212,18 @@ def verify(net: Network, config: ChipConfig, task: str | None = None, split: str
     chip_res, rails, (sample_layers, sample_vmem_out) = _chip_model(net, config, report, rasters, labels, rule,
                                                                     code, executor, progress)
     sample_forward = forward(net, inputs[0], t_end)
+    oracle = None
+    if xylosim:
+        from toolchain.verify.xylosim import xylosim_check
+
+        oracle = xylosim_check(config, rasters[:xylosim], split)
     n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
     names = meta.get("class_names") or class_names(task, n_classes)
     return VerifyResult(task, split, config.chip, config.dt, rule, labels,
                         {"float": float_res, "chip-grid": grid_res, "bit-accurate": chip_res},
                         _agreement(grid_res, chip_res, config.dt), rails, sample_layers, sample_forward,
                         list(names), rasters.shape[1], net.n_layers - 1, net.readout,
-                        _sample_readout(net, report, sample_forward, rasters[0], sample_vmem_out, config.dt))
+                        _sample_readout(net, report, sample_forward, rasters[0], sample_vmem_out, config.dt), oracle)
 
 
 def _sample_readout(net: Network, report, fwd: Forward, raster: np.ndarray, vmem_out: np.ndarray, dt: float
