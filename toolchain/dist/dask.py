@@ -1,7 +1,7 @@
 """Run work on a Dask cluster: a ``LocalCluster`` here, or any running scheduler (SSH, Kubernetes, HPC).
 
-* Objects every task needs (the network of a step, the data of a run) are sent once to every worker
-  (:meth:`DaskExecutor.share`, a broadcast scatter); tasks take them by reference.
+* Objects every task needs (the network of a step, the data of a run) are scattered once
+  (:meth:`DaskExecutor.share`); tasks take them by reference and each worker fetches them once.
 * Every worker compiles the numba kernels once when it starts (a worker plugin runs a tiny forward pass and
   gradient), so no task pays for compilation; a worker restarted after a crash warms up again.
 * A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
@@ -132,10 +132,9 @@ class DaskExecutor(Executor):
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _scatter(self, obj: Any) -> Any:
-        """A copy on every worker. With one copy only, the scheduler runs every task that needs it where the
-        copy is (data locality), and one worker does the work of all (measured: 2 workers at 0.97x of one core
-        on a 512-sample minibatch). Workers warm up in a thread, so a starting worker does not hold this up."""
-        return self._call(lambda: self.client.scatter(obj, hash=False, broadcast=True))
+        """One copy on one worker; the others fetch it from there once, when their first task needs it (a
+        broadcast waits for a worker that is restarting after a crash: it hung the kill test)."""
+        return self._call(lambda: self.client.scatter(obj, hash=False))
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         comm_closed = distributed.comm.core.CommClosedError
