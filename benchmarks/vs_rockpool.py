@@ -71,6 +71,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.report import machine, update_section
+from hw_models.atomic import atomic_write_text
 from hw_models.errors import InputError
 from hw_models.simulator import Record
 from toolchain.compile import compile_network
@@ -404,8 +405,9 @@ def part_b(recipe: RockpoolRecipe, spikeline_overrides: dict, train_subset: int 
     t0 = time.perf_counter()
     deployed = {q: deployed_accuracy(model, test_rasters, test_labels, recipe.readout, q) for q in QUANTIZERS}
     deploy_seconds = time.perf_counter() - t0
-    (E2E_DIR / "rockpool.json").write_text(json.dumps({"recipe": dataclasses.asdict(recipe), **summary,
-                                                       "test_float": float_test, "test_deployed": deployed}, indent=1))
+    atomic_write_text(E2E_DIR / "rockpool.json", json.dumps({"recipe": dataclasses.asdict(recipe), **summary,
+                                                            "test_float": float_test, "test_deployed": deployed},
+                                                           indent=1))
     n_train, n_test = len(train_data[1]), len(test_labels)
     sl_epochs = spikeline["epochs"]
     cmd = "python -m benchmarks.vs_rockpool --part b" if (train_subset, val_limit, limit) == (None, None, None) \
