@@ -33,7 +33,9 @@ if [ "${STRIP_JIT:-0}" = 1 ]; then
   export NUMBA_DISABLE_JIT=1
 fi
 export PYTHONPATH="$work"
-nice -n 5 "${MUTMUT:-mutmut}" run --max-children "${MUTATION_CHILDREN:-2}" || true
+# MUTATION_NAMES: space-separated mutant-name globs to run only those (e.g. "toolchain.grad.eventprop.x__backwards*")
+# shellcheck disable=SC2086
+nice -n 5 "${MUTMUT:-mutmut}" run --max-children "${MUTATION_CHILDREN:-2}" ${MUTATION_NAMES:-} || true
 "${MUTMUT:-mutmut}" results --all true > results.txt 2>&1 || "${MUTMUT:-mutmut}" results > results.txt 2>&1 || true
 echo "work folder: $work"
 grep -c ": killed" results.txt || true

@@ -7,9 +7,18 @@ import numpy as np
 import pytest
 
 from hw_models.arith import decay, neuron_step, shifted_weight
+from hw_models.chips import custom_chip, register
 from hw_models.config import ChipConfig
-from hw_models.errors import InputError
-from hw_models.simulator import RECORD_KEYS, SUMMARY_KEYS, simulate, simulate_reference, summarise, validate_raster
+from hw_models.errors import ConfigError, InputError, SpikelineError
+from hw_models.simulator import (
+    RECORD_KEYS,
+    SUMMARY_KEYS,
+    Record,
+    simulate,
+    simulate_reference,
+    summarise,
+    validate_raster,
+)
 from tests.hw_models.random_configs import cases, random_config
 
 
@@ -219,3 +228,132 @@ def test_intermediate_saturation_end_to_end(engine):
     rec = simulate(cfg, np.array([[1, 0], [0, 4]]), engine=engine)
     assert rec["Isyn"][:, 0].tolist() == [-29951, 32766] and rec["Isyn2"][:, 0].tolist() == [-29951, 32766]
     assert rec["Vmem"][:, 0].tolist() == [-32768, -1] and rec["Spikes"][:, 0].tolist() == [0, 0]
+
+
+# -- the oracle comparison itself, the record contract and the defaults (mutation testing found these untested:
+# -- every other test calls first_difference on equal records only, so a first_difference that always returned
+# -- None made the kernel-vs-reference and kernel-vs-xylosim tests pass vacuously)
+
+
+def _pair(shape):
+    """Two equal hand-made records with keys in RECORD_KEYS order (Spikes first, then Vmem)."""
+    ours = Record({"Spikes": np.zeros(shape, np.uint8), "Vmem": np.zeros(shape, np.int16)})
+    return ours, Record({k: v.copy() for k, v in ours.data.items()})
+
+
+def test_first_difference_is_the_earliest_step_then_sample_then_neuron():
+    ours, theirs = _pair((2, 4, 3))
+    assert ours.first_difference(theirs) is None
+    for idx, value in (((0, 2, 0), 9), ((1, 1, 0), 8), ((0, 1, 2), 7), ((0, 1, 1), 6)):
+        theirs.data["Vmem"][idx] = value
+    ours.data["Vmem"][0, 1, 1] = -3
+    assert ours.first_difference(theirs) == ("Vmem", (0, 1, 1), -3, 6)
+    theirs.data["Spikes"][1, 3, 2] = 1  # later than Vmem's: Vmem's stays the earliest
+    assert ours.first_difference(theirs) == ("Vmem", (0, 1, 1), -3, 6)
+    theirs.data["Spikes"][1, 1, 0] = 2  # the same step as Vmem's: the first key in record order wins
+    assert ours.first_difference(theirs) == ("Spikes", (1, 1, 0), 0, 2)
+    theirs.data["Vmem"][1, 0, 2] = 5  # an earlier step in a later key wins
+    diff = ours.first_difference(theirs)
+    assert diff == ("Vmem", (1, 0, 2), 0, 5) and all(type(i) is int for i in (*diff[1], diff[2], diff[3]))
+
+
+def test_first_difference_of_single_raster_records():
+    ours, theirs = _pair((5, 3))
+    theirs.data["Spikes"][[3, 2, 2], [0, 2, 1]] = 1
+    assert ours.first_difference(theirs) == ("Spikes", (2, 1), 0, 1)
+    assert theirs.first_difference(ours) == ("Spikes", (2, 1), 1, 0)
+
+
+def test_first_difference_skips_keys_the_other_lacks_and_refuses_other_shapes():
+    ours, theirs = _pair((4, 2))
+    ours = Record({"Isyn": np.zeros((4, 2), np.int16), **ours.data})  # first, and absent from theirs
+    theirs.data["Vmem"][3, 1] = 4
+    assert ours.first_difference(theirs) == ("Vmem", (3, 1), 0, 4)
+    theirs.data["Spikes"] = np.zeros((5, 2), np.uint8)
+    with pytest.raises(SpikelineError, match=r"record 'Spikes': shapes differ \(4, 2\) vs \(5, 2\)"):
+        ours.first_difference(theirs)
+
+
+def test_a_changed_configuration_is_a_difference_on_both_engines():
+    cfg, raster, clip = random_config(7, "xylo-audio2", "random")
+    changed = cfg.copy()
+    changed.threshold = cfg.threshold + 1
+    for engine in ("kernel", "reference"):
+        before = simulate(cfg, raster[:, :25], clip_inputs=clip, engine=engine)
+        after = simulate(changed, raster[:, :25], clip_inputs=clip, engine=engine)
+        diff = before.first_difference(after)
+        assert diff is not None and before[diff[0]][diff[1]] == diff[2] != diff[3] == after[diff[0]][diff[1]]
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_record_dtypes_and_modes_on_both_engines(engine):
+    cfg, raster, clip = random_config(3, "xylo-imu", "caps-aliases")
+    raster = raster[:, :25]
+    full = simulate(cfg, raster, clip_inputs=clip, engine=engine)
+    assert {k: full[k].dtype for k in full.keys()} == {k: np.uint8 if k.startswith("Spikes") else np.int16
+                                                       for k in RECORD_KEYS}
+    spikes = simulate(cfg, raster, record="spikes", clip_inputs=clip, engine=engine)
+    assert set(spikes.keys()) == {"Spikes", "Spikes_out"}
+    assert all(spikes[k].dtype == np.uint8 and np.array_equal(spikes[k], full[k]) for k in spikes.keys())
+    summary = simulate(cfg, raster, record="summary", clip_inputs=clip, engine=engine)
+    expected = summarise(full)
+    assert set(summary.keys()) == set(SUMMARY_KEYS) == set(expected.keys())
+    for key in SUMMARY_KEYS:
+        assert np.array_equal(summary[key], expected[key]), key
+        assert summary[key].dtype == expected[key].dtype, key
+    for key in ("Spikes_count", "Vmem_peak", "Isyn_peak", "Isyn2_peak"):
+        assert expected[key].dtype == np.int64, key
+    assert expected["Spikes_count"].sum() > 0 and expected["Isyn_peak"].max() > 0
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_counts_above_15_are_refused_unless_clipping_is_asked_for(engine):
+    cfg = chain(n_h=1, weights_in=[[10]], dash_syn=15, threshold=[30000])
+    with pytest.raises(InputError, match="at most 15"):
+        simulate(cfg, np.array([[16]]), engine=engine)
+    with pytest.raises(InputError, match="at most 15"):
+        simulate_reference(cfg, np.array([[16]]))
+    assert simulate(cfg, np.array([[16]]), engine=engine, clip_inputs=True)["Isyn"][0, 0] == 149  # 150 - 1
+
+
+def test_simulate_applies_the_design_rules_unless_told_not_to():
+    cfg = chain(n_h=1, weights_in=[[300]], dash_syn=[15], threshold=[30000])  # weights are int8 on the chip
+    with pytest.raises(ConfigError, match="300"):
+        simulate(cfg, np.array([[1]]))
+    assert simulate(cfg, np.array([[1]]), validate=False)["Isyn"][0, 0] == 299  # 300 - decay(300, 15)
+
+
+def test_bad_record_mode_and_engine_are_refused_by_name():
+    cfg = chain(n_h=1)
+    with pytest.raises(InputError, match="record must be 'all', 'spikes' or 'summary', got 'trace'"):
+        simulate(cfg, np.array([[1]]), record="trace")
+    with pytest.raises(InputError, match="engine must be 'kernel' or 'reference', got 'fast'"):
+        simulate(cfg, np.array([[1]]), engine="fast")
+
+
+def test_record_save_and_load_round_trip(tmp_path):
+    cfg, raster, clip = random_config(5, "xylo-audio2", "saturating")
+    rec = simulate(cfg, raster[:, :10], clip_inputs=clip)
+    again = Record.load(rec.save(tmp_path / "rec.npz"))
+    assert set(again.keys()) == set(RECORD_KEYS)
+    assert all(again[k].dtype == rec[k].dtype and np.array_equal(again[k], rec[k]) for k in RECORD_KEYS)
+
+
+def _cap_probe(chip: str) -> ChipConfig:
+    """One input channel -> one hidden neuron -> one readout, thresholds 1: every cap is reached."""
+    return ChipConfig.create(chip, 1e-3, weights_in=[[100]], weights_out=[[100]], threshold=[1],
+                             threshold_out=[1], dash_syn=[15], dash_mem=[15])
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_spike_caps_come_from_the_chip_and_default_to_xylo_v2(engine, monkeypatch):
+    from hw_models import chips
+
+    register(custom_chip("test-caps-4-3-2", n_hidden=4, n_inputs=2, n_outputs=2, max_input_spikes=4,
+                         max_hidden_spikes=3, max_output_spikes=2))
+    raster = np.array([[200], [0], [0]])
+    rec = simulate(_cap_probe("test-caps-4-3-2"), raster, clip_inputs=True, engine=engine)
+    assert rec["Isyn"][0, 0] == 4 * 100 - 1 and rec["Spikes"][0, 0] == 3 and rec["Spikes_out"][1, 0] == 2
+    monkeypatch.delitem(chips._REGISTRY, "test-caps-4-3-2")  # a chip no longer known: Xylo v2's caps
+    rec = simulate(_cap_probe("test-caps-4-3-2"), raster, clip_inputs=True, engine=engine, validate=False)
+    assert rec["Isyn"][0, 0] == 15 * 100 - 1 and rec["Spikes"][0, 0] == 31 and rec["Spikes_out"][1, 0] == 1

@@ -111,6 +111,30 @@ def test_leaky_readout_engines_agree(case, which):
     engines_agree(net, inputs, labels, LEAKY_LOSSES[which])
 
 
+
+@pytest.mark.parametrize("seed, t_end", [(1, 0.08), (6, 0.025)])
+@pytest.mark.parametrize("which", [0, 1])
+def test_leaky_readout_exact_engines_agree(seed, t_end, which):
+    """The leaky readout without finite differences: the property test above is xfail-ed (non-strict), so a broken
+    leaky path passed it (mutation testing: every mutant of fp_reverse._reverse_leaky survived). Both draws
+    have recurrent, delayed, per-neuron time constants and a maximum that sits on an arrival (a kink); in the
+    short one, delayed hidden spikes reach the readout after t_end."""
+    from toolchain.lif.forward import forward
+
+    net, inputs, labels = random_case(seed, [4, 6, 3], "general", True, "leaky-integrator", True, per_neuron=True)
+    loss = LEAKY_LOSSES[which]
+    fwds = [forward(net, s, t_end) for s in inputs]
+    assert any(np.any(f.readout.kink >= 0) for f in fwds)
+    late = sum(int(np.sum(f.arrivals(net, 1)[0] >= t_end)) for f in fwds)
+    assert (late > 0) == (t_end < 0.08), late
+    results = {e: loss_and_grad(net, inputs, labels, loss, t_end, engine=e) for e in ("fp", "fp-forward", "eventprop")}
+    assert len({r[0] for r in results.values()}) == 1
+    ref = flatten(net, results["fp"][1])
+    for name in ("weights", "recurrent", "threshold"):
+        assert all(g is None or np.abs(g).max() > 0 for g in results["fp"][1][name]), name
+    for e in ("fp-forward", "eventprop"):
+        assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
+
 def test_multi_spike_recurrent_case_is_really_exercised():
     """Guard against vacuous agreement: the standard case has multi-spike neurons, recurrent input and
     a non-zero gradient in every parameter group."""
