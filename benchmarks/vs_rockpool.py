@@ -491,7 +491,7 @@ CAVEATS = (
     "its kept epoch is chosen by the XyloSim accuracy of its deployment on the validation split (the float model's "
     "validation accuracy kept rising while the deployed one fell), where Spikeline's trainer keeps the best float "
     "epoch; `leak_mode=\"bitshifts\"` gives its float model Xylo's decay factors during training; it runs fewer "
-    "epochs than Spikeline's preset (20 against 60), so its wall time is the shorter for it. "
+    "epochs than Spikeline's preset (the table's epochs column), so its wall time is the shorter for it. "
     "Against rockpool: its tuning was a handful of short runs on 1000 training samples (CPU budget), Spikeline's "
     "preset had more; its CPU training (`LIFTorch`: a Python loop over the 240 steps that writes each step's spikes "
     "into a recorded tensor, so the backward pass grows with T^2) is the one it documents for CPUs, and its faster "
