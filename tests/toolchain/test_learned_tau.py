@@ -146,6 +146,20 @@ def test_a_learned_tau_run_moves_dashes_and_compiles_them_per_neuron(tmp_path):
     assert np.array_equal(np.asarray(chip_config.dash_mem_out), dash_for_tau(net.tau_mem[1], config.dt))
 
 
+def test_tau_layers_limits_learning_to_some_layers():
+    """tau_layers=[0]: the hidden layer learns, the readout keeps its configured dashes and gets no latent."""
+    config, sizes, params, x, y, loss = setup(learn_tau=True, tau_layers=[0], tau_lr_scale=4.0)
+    assert {"dsyn0", "dmem0"} <= set(params) and not {"dsyn1", "dmem1"} & set(params)
+    params["dmem0"] = np.full(24, 6.2 / 4.0)
+    net = build_network(config, sizes, params)
+    assert np.all(net.tau_mem[0] == tau_from_dash(6, config.dt))
+    assert np.all(net.tau_mem[1] == tau_from_dash(5, config.dt))
+    grads = latent_grad(config, sizes, params, x[:2], y[:2], loss)
+    assert set(grads) == set(params) and np.abs(grads["dmem0"]).max() > 0
+    with pytest.raises(HyperparameterError, match="tau_layers"):
+        TrainConfig(**{**SMALL, "learn_tau": True, "tau_layers": [2]}).validate()
+
+
 def test_learn_tau_settings_are_checked():
     with pytest.raises(HyperparameterError, match="learn_tau"):
         TrainConfig(**{**SMALL, "learn_tau": "yes"}).validate()

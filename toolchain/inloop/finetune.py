@@ -43,6 +43,7 @@ from toolchain.train.trainer import (
     load_config_task,
     make_loss,
     task_code,
+    tau_layers,
     weight_units,
 )
 from toolchain.verify import chip_decode
@@ -76,8 +77,8 @@ def latent_from_network(config: TrainConfig, net: Network) -> dict[str, np.ndarr
         params.update({f"theta{k}": np.array(net.threshold[k]) for k in range(n_spiking)})
     if config.learn_tau:  # the learned dashes, kept fixed while fine-tuning
         for prefix, group, _ in TAU_LATENTS:
-            params.update({f"{prefix}{k}": dash_for_tau(tau, config.dt, config.chip) / config.tau_lr_scale
-                           for k, tau in enumerate(getattr(net, group))})
+            params.update({f"{prefix}{k}": dash_for_tau(getattr(net, group)[k], config.dt, config.chip)
+                           / config.tau_lr_scale for k in tau_layers(config)})
     return params
 
 

@@ -18,7 +18,8 @@ Learned time constants (``learn_tau``, off by default): every neuron gets latent
 ``tau_mem``, initialised at the layer's ``dash_syn``/``dash_mem`` and kept in ``[1, dash_max]``. Grid mode runs
 the forward pass at ``tau(round(dash))`` (straight-through: ``dL/ddash := dL/dtau tau'(round(dash))`` with the
 continuous ``tau(d) = -dt / ln(1 - 2**-d)``); float mode at ``tau(dash)`` itself. The latent value is the dash
-divided by ``tau_lr_scale``, so Adam moves a dash by about ``tau_lr_scale * lr`` per step. The compiler
+divided by ``tau_lr_scale``, so Adam moves a dash by about ``tau_lr_scale * lr`` per step; ``tau_layers``
+limits learning to some layers (0 = first hidden layer; default every layer). The compiler
 writes the per-neuron dashes. These runs take the per-sample path (the batched engine has no time-constant
 gradients).
 
@@ -146,6 +147,7 @@ class TrainConfig:
     threshold_noise: float = 0.0
     learn_tau: bool = False
     tau_lr_scale: float = 10.0
+    tau_layers: list[int] | None = None
 
     def settings(self) -> dict[str, Any]:
         """The JSON-ready settings (what a checkpoint records)."""
@@ -226,6 +228,13 @@ class TrainConfig:
             v.append(Violation("learn_tau", "the hm2bp engine has no time-constant gradients",
                                hint="use engine fp, fp-forward or eventprop, or learn_tau false"))
         v.append(number_violation("tau_lr_scale", self.tau_lr_scale, 0, math.inf, lo_open=True, hint="e.g. 10"))
+        n_tau_layers = len(self.hidden) + 1 if isinstance(self.hidden, (list, tuple)) else 0
+        if self.tau_layers is not None and not (
+                isinstance(self.tau_layers, (list, tuple)) and self.tau_layers
+                and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n_tau_layers
+                        for k in self.tau_layers) and len(set(self.tau_layers)) == len(self.tau_layers)):
+            v.append(Violation("tau_layers", f"need distinct layer indices in 0..{n_tau_layers - 1} (0 = first "
+                               f"hidden layer), got {self.tau_layers!r}", hint="e.g. [0], or None for every layer"))
         if self.max_grad_norm is not None:
             v.append(number_violation("max_grad_norm", self.max_grad_norm, 0, math.inf, lo_open=True,
                                       hint="e.g. 1.0, or None"))
@@ -353,8 +362,19 @@ def tau_dash_slope(dash: np.ndarray, dt: float) -> np.ndarray:
 TAU_LATENTS = (("dsyn", "tau_syn", "dash_syn"), ("dmem", "tau_mem", "dash_mem"))
 
 
+def tau_layers(config: TrainConfig) -> list[int]:
+    """The layers (0 = first hidden, as in ``dash_syn``) whose time constants are learned."""
+    if not config.learn_tau:
+        return []
+    return list(range(len(config.hidden) + 1)) if config.tau_layers is None else [int(k) for k in config.tau_layers]
+
+
 def learned_dashes(config: TrainConfig, params: dict[str, np.ndarray], layer: int, prefix: str) -> np.ndarray:
-    """The dashes the forward pass uses for layer ``layer + 1`` (``prefix`` dsyn or dmem): whole in grid mode."""
+    """The dashes the forward pass uses for layer ``layer + 1`` (``prefix`` dsyn or dmem): whole in grid mode;
+    the layer's configured dash for every neuron when that layer's time constants are not learned."""
+    if f"{prefix}{layer}" not in params:
+        fixed = (config.dash_syn if prefix == "dsyn" else config.dash_mem)[layer]
+        return np.full(params[f"W{layer}"].shape[1], float(fixed))
     dash = params[f"{prefix}{layer}"] * config.tau_lr_scale
     return np.rint(dash) if config.mode == "grid" else dash
 
@@ -405,10 +425,9 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
         n_spiking = len(sizes) - 1 - (1 if config.readout == "leaky-integrator" else 0)
         for k in range(n_spiking):
             params[f"theta{k}"] = np.full(sizes[k + 1], float(config.threshold))
-    if config.learn_tau:
-        for prefix, _, dashes in TAU_LATENTS:
-            for k in range(len(sizes) - 1):
-                params[f"{prefix}{k}"] = np.full(sizes[k + 1], getattr(config, dashes)[k] / config.tau_lr_scale)
+    for prefix, _, dashes in TAU_LATENTS:
+        for k in tau_layers(config):
+            params[f"{prefix}{k}"] = np.full(sizes[k + 1], getattr(config, dashes)[k] / config.tau_lr_scale)
     return params
 
 
@@ -634,6 +653,8 @@ def _to_latent(grads: dict[str, list], units: list[float], config: TrainConfig |
     if config is not None and params is not None and "tau_syn" in grads:
         for prefix, group, _ in TAU_LATENTS:
             for k, g in enumerate(grads[group]):
+                if f"{prefix}{k}" not in params:
+                    continue
                 dash = learned_dashes(config, params, k, prefix)
                 out[f"{prefix}{k}"] = g * tau_dash_slope(dash, config.dt) * config.tau_lr_scale
     return out
