@@ -47,10 +47,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", nargs="+", type=Path, required=True)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--note", default="", help="what else ran on the machine (goes into the doc)")
     args = ap.parse_args()
     rows = [r for r in (read_run(run) for run in args.runs) if r is not None]
     lines = ["## Every chip with a real task (`benchmarks/chip_tasks.py`)", "",
-             f"Machine: {machine()}, shared by about 7 sessions while these were measured (wall times are long). "
+             f"Machine: {machine()}. {args.note} "
              "Each row: `spikeline train --chip C` with the task's preset (hyperparameters chosen on the validation "
              "split only), `spikeline compile` (calibrated), `spikeline verify` on the whole test split. Accuracies "
              "with 95 % Wilson intervals; the gap is bit-accurate minus chip-grid with its exact paired interval "

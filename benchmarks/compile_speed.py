@@ -47,17 +47,24 @@ if kept is not None:
 else:
     line = next(w for w in report.warnings if w.startswith("kept the candidate"))
     name, agree = re.search(r"'(.*?)'", line).group(1), float(re.search(r"on ([0-9.]+) %", line).group(1)) / 100
-print(json.dumps({"cold": times[0], "warm": times[1], "candidate": name, "agreement": agree}))
+import toolchain
+print(json.dumps({"cold": times[0], "warm": times[1], "candidate": name, "agreement": agree,
+                  "code": toolchain.__file__}))
 """
 
 
 def measure(network: str, code: Path, out: Path) -> dict:
+    """Compile and verify ``network`` with the code of checkout ``code``. The processes run *in* that checkout:
+    ``python -c`` and ``-m`` put the working folder first on ``sys.path``, ahead of ``PYTHONPATH``."""
     env = dict(os.environ, PYTHONPATH=str(code))
+    network, out = str(Path(network).resolve()), out.resolve()
     probe = subprocess.run([sys.executable, "-c", PROBE, network, str(out)], env=env, capture_output=True,
-                           text=True, check=True)
+                           text=True, check=True, cwd=code)
     doc = json.loads(probe.stdout.strip().splitlines()[-1])
+    assert Path(doc.pop("code")).resolve().is_relative_to(code.resolve()), "measured the wrong checkout"
     verify = subprocess.run([sys.executable, "-m", "toolchain.cli", "verify", network, str(out), "--json", "-o",
-                             str(out.with_suffix(""))], env=env, capture_output=True, text=True, check=True)
+                             str(out.with_suffix(""))], env=env, capture_output=True, text=True, check=True,
+                            cwd=code)
     acc = json.loads(verify.stdout)["accuracy"]
     return {**doc, "chip_grid": acc["chip-grid"], "bit_accurate": acc["bit-accurate"], "float": acc["float"]}
 
@@ -79,8 +86,10 @@ def main() -> None:
     lines = ["## Calibrated compile: before and after the fast calibration", "",
              f"Measured by `benchmarks/compile_speed.py` on {machine()}. {args.load}", "",
              "Before: `toolchain.verify.models.compile_for` at commit dd646f4; after: `compile_network` (the one "
-             "compile path). Each version in a fresh process: *cold* includes numba's JIT compilation of the "
-             "simulator kernel and the float forward pass, *warm* is the same call again. Seconds are wall "
+             "compile path). Each version in a fresh process: *cold* is the first call (before: numba's JIT "
+             "compilation of the simulator kernel and the float forward pass included; after: the kernels load from "
+             "numba's disk cache, hw_models/jitcache.py, written by an earlier process: the very first command of a "
+             "fresh install compiles them as before), *warm* is the same call again. Seconds are wall "
              "(CPU of the process in brackets). Agreement: the kept candidate's decisions equal to the float "
              "model's on 1000 training samples; gap: bit-accurate minus chip-grid accuracy on the test split.", "",
              "| network | cold before | cold after | warm before | warm after | warm ratio | agreement before "

@@ -48,7 +48,7 @@ def bench(n_syn: int, steps: int, n_batch: int, repeats: int) -> dict:
     for mode in ("all", "spikes"):
         model = build_chip_model(cfg, record=mode)
         sessions[mode] = {n: onnx_io.session(model, threads=n) for n in THREADS}
-    simulate(cfg, one[:10])  # numba compiles once per process
+    simulate(cfg, one[:10])  # numba compiles (or loads its disk cache) once per process
     simulate(cfg, batch[:2, :10], record="spikes")
     for n in THREADS:
         onnx_io.run(sessions["all"][n], one[:10])

@@ -1,19 +1,23 @@
 """Data-parallel training on Dask: seconds per epoch with serial / local:1 / local:2, speed-up, efficiency, the
 measured Dask overhead per task and per step, and a projection to larger clusters. Writes a section of
-docs/benchmarks.md (between the markers below) and runs/scaling.json.
+docs/benchmarks.md (one per task and batch size, "scaling-TASK[-batchB]") and runs/scaling/scaling-TASK-B.json.
 
     python benchmarks/scaling.py                      # FSDD (the largest task present), 256 training samples
     python benchmarks/scaling.py --task yinyang --samples 1000
+    python benchmarks/scaling.py --task mnist5k --chip examples/chips/mnist-196.json --samples 512   # HM2-BP
 
-The steady-state epoch is (time of 3 epochs - time of 1 epoch) / 2, which removes start-up (cluster, worker
-warm-up compilation, data loading). Every run's network is asserted bit-identical to the serial run's.
+A 1-epoch run on 32 samples first compiles the kernels (in this process and on the workers); the steady-state
+epoch is then (time of 3 epochs - time of 1 epoch) / 2, which removes the rest of the start-up (data loading).
+Every run's network is asserted bit-identical to the serial run's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,16 +28,34 @@ from toolchain.train.trainer import train
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = ROOT / "runs" / "scaling"
-SCHEDULERS = ("serial", "local:1", "local:2")
+#: row name -> (scheduler, cores this process may use: None = all). "serial, 1 core" is the unit of data
+#: parallelism (one worker = one core); the default serial run already uses every core in the batched engine.
+ROWS = {"serial": ("serial", None), "serial, 1 core": ("serial", 1), "local:1": ("local:1", None),
+        "local:2": ("local:2", None)}
 
 
-def epoch_seconds(task: str, samples: int, scheduler: str) -> tuple[float, float, bytes]:
-    """(steady-state seconds per epoch, start-up seconds, network bytes) on ``scheduler``."""
-    seconds = {}
-    with make_executor(scheduler) as ex:
+@contextmanager
+def cores(n: int | None):
+    """Run the block on the first ``n`` cores of this process (all when ``None``)."""
+    before = os.sched_getaffinity(0)
+    if n is not None:
+        os.sched_setaffinity(0, sorted(before)[:n])
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def epoch_seconds(task: str, samples: int, row: str, overrides: dict) -> tuple[float, float, bytes]:
+    """(steady-state seconds per epoch, start-up seconds, network bytes) for a row of :data:`ROWS`."""
+    scheduler, n_cores = ROWS[row]
+    seconds, tag = {}, row.replace(":", "").replace(", ", "-").replace(" ", "")
+    with cores(n_cores), make_executor(scheduler) as ex:
+        warm = preset_config(task, epochs=1, train_subset=32, val_subset=8, **overrides)  # JIT + worker warm-up
+        train(warm, RUNS / f"{task}-{tag}-warm", executor=ex, evaluate_test=False)
         for epochs in (1, 3):
-            config = preset_config(task, epochs=epochs, train_subset=samples, val_subset=64)
-            out = RUNS / f"{task}-{scheduler.replace(':', '')}-{epochs}"
+            config = preset_config(task, epochs=epochs, train_subset=samples, val_subset=64, **overrides)
+            out = RUNS / f"{task}-{tag}-{epochs}"
             start = time.perf_counter()
             train(config, out, executor=ex, evaluate_test=False)
             seconds[epochs] = time.perf_counter() - start
@@ -45,10 +67,10 @@ def _noop(item, *shared):
     return item
 
 
-def dask_overheads(task: str, repeats: int = 30) -> dict[str, float]:
+def dask_overheads(task: str, overrides: dict, repeats: int = 30) -> dict[str, float]:
     """Seconds per empty task, and per training step's fixed cost (network broadcast + 4 empty shard tasks),
     on a local:2 cluster, with the task's own network."""
-    config = preset_config(task)
+    config = preset_config(task, **overrides)
     from toolchain.data import load_task
     from toolchain.train.trainer import build_network, initial_parameters, layer_sizes
 
@@ -85,33 +107,42 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="fsdd")
     parser.add_argument("--samples", type=int, default=256)
+    parser.add_argument("--chip", default=None, help="chip name or file (default: the preset's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the preset's)")
     args = parser.parse_args()
+    overrides = {k: v for k, v in (("chip", args.chip), ("batch_size", args.batch_size)) if v is not None}
     RUNS.mkdir(parents=True, exist_ok=True)
     rows, reference = {}, None
-    for scheduler in SCHEDULERS:
-        epoch, startup, network = epoch_seconds(args.task, args.samples, scheduler)
+    for row in ROWS:
+        epoch, startup, network = epoch_seconds(args.task, args.samples, row, overrides)
         reference = reference or network
-        assert network == reference, f"{scheduler}: the network differs from the serial run's"
-        rows[scheduler] = {"epoch": epoch, "startup": startup}
-        print(scheduler, rows[scheduler], flush=True)
-    over = dask_overheads(args.task)
-    config = preset_config(args.task)
-    t_sample = rows["serial"]["epoch"] / (args.samples + 64)  # training + validation samples per epoch
+        assert network == reference, f"{row}: the network differs from the serial run's"
+        rows[row] = {"epoch": epoch, "startup": startup}
+        print(row, rows[row], flush=True)
+    over = dask_overheads(args.task, overrides)
+    config = preset_config(args.task, **overrides)
+    t_sample = rows["serial, 1 core"]["epoch"] / (args.samples + 64)  # one core; training + validation samples
     proj = [projection(t_sample, over["per_step"], over["per_task"], over["network_parameters"],
                        config.batch_size, w) for w in (1, 8, 64, 512)]
     doc = {"task": args.task, "samples": args.samples, "rows": rows, "overheads": over, "t_sample": t_sample,
            "projection": proj, "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine()}
-    (RUNS / "scaling.json").write_text(json.dumps(doc, indent=1))
-    serial = rows["serial"]["epoch"]
-    lines = [f"Data-parallel training on Dask (`benchmarks/scaling.py --task {args.task} --samples {args.samples}`; "
-             f"{doc['machine']}; steady-state seconds per epoch of {args.samples} training + "
-             "64 validation samples, start-up excluded; the network is bit-identical on every scheduler):", "",
-             "| scheduler | s / epoch | speed-up | efficiency | start-up (s) |", "|---|---|---|---|---|"]
+    (RUNS / f"scaling-{args.task}-{args.batch_size or config.batch_size}.json").write_text(json.dumps(doc, indent=1))
+    one_core, serial = rows["serial, 1 core"]["epoch"], rows["serial"]["epoch"]
+    argv = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items())
+    lines = [f"`benchmarks/scaling.py --task {args.task} --samples {args.samples} {argv}`; {doc['machine']}; "
+             f"batch {config.batch_size}; steady-state seconds per epoch of {args.samples} training + 64 validation "
+             "samples, start-up excluded; the network is bit-identical on every row. Speed-up per core: against "
+             "one process on one core (the unit a worker adds); against the default: one process on every core "
+             "(the batched engine's threads).", "",
+             "| run | cores used | s / epoch | speed-up vs 1 core | per-core efficiency | vs the default "
+             "| start-up (s) |",
+             "|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
-        workers = 1 if name == "serial" else int(name.split(":")[1])
-        speedup = serial / r["epoch"]
-        lines.append(f"| {name} | {r['epoch']:.2f} | {speedup:.2f}x | {speedup / workers:.0%} | {r['startup']:.1f} |")
+        used = 1 if name == "serial, 1 core" else os.cpu_count()
+        speedup = one_core / r["epoch"]
+        lines.append(f"| {name} | {used} | {r['epoch']:.2f} | {speedup:.2f}x | {speedup / used:.0%} | "
+                     f"{serial / r['epoch']:.2f}x | {r['startup']:.1f} |")
     lines += ["", f"Dask overhead (local:2): {1e3 * over['per_task']:.2f} ms per task, {1e3 * over['per_step']:.1f} ms "
               f"per training step (broadcast of the {over['network_parameters']:,}-parameter network + 4 shard tasks).",
               "", f"Projection for a 60,000-sample data set, batch {config.batch_size}, {1e3 * t_sample:.2f} ms per "
@@ -119,7 +150,9 @@ def main() -> None:
               "| workers | busy | epoch (s) | compute share |", "|---|---|---|---|"]
     lines += [f"| {p['workers']} | {p['busy']} | {p['epoch_seconds']:.0f} | {p['compute_fraction']:.0%} |"
               for p in proj]
-    update_section("scaling", "\n".join(lines))
+    key = args.task + ("" if args.batch_size is None else f"-batch{args.batch_size}")
+    title = args.task + ("" if args.batch_size is None else f", batch {args.batch_size}")
+    update_section(f"scaling-{key}", f"## Scale-out on Dask: {title}\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -140,7 +140,8 @@ def main() -> None:
               "has no batch mode, so its batch throughput is one sample after another); its "
               "end-to-end time through our backend (list conversion and record copy) was "
               + ", ".join(f"{r['xs_e2e']:.3f} s" for r in rows) + ". Ours is the public `simulate()` call "
-              "including validation and the sparse-table build; the numba kernel compiles once per process "
+              "including validation and the sparse-table build; the first call in a process compiles the numba "
+              "kernel or loads it from numba's disk cache "
               f"({rows[0]['compile_single']:.1f} s for the single-sample kernel, {rows[0]['compile_batch']:.1f} s for "
               "the batch kernel), not included above."]
     if not args.no_write:

@@ -3,7 +3,7 @@
 Trains each task with its preset (toolchain/train/presets.py, fixed seed) and saves the run under
 ``runs/<task>/`` (network.json, metrics.jsonl, last.ckpt, summary.json); optionally the float-mode run
 under ``runs/<task>-float/``. Then writes the "training" section of docs/benchmarks.md from the
-summaries on disk. Also times one epoch with 1 and with 2 worker processes (``--parallel``).
+summaries on disk.
 
     python -m benchmarks.train_accuracy                      # train all three tasks, then report
     python -m benchmarks.train_accuracy --task yinyang       # one task
@@ -30,8 +30,9 @@ from toolchain.train.presets import PRESETS, preset_config
 from toolchain.train.trainer import train
 
 RUNS = Path(__file__).resolve().parent.parent / "runs"
-PARALLEL = RUNS / "parallel.json"  # the last --parallel measurement, so a report without --parallel keeps it
 TARGETS = {"yinyang": 0.97, "digits": 0.95, "fsdd": 0.90}
+#: the Xylo Audio 2 tasks this benchmark trains by default (the others have their own benchmarks: chip_tasks, hm2bp)
+TASKS = tuple(TARGETS)
 
 
 def run_task(task: str, mode: str, workers: int, seed: int) -> dict:
@@ -42,26 +43,6 @@ def run_task(task: str, mode: str, workers: int, seed: int) -> dict:
     summary = {**result.summary, "total_seconds": time.perf_counter() - start}
     print(json.dumps(summary))
     return summary
-
-
-def parallel_check(task: str = "yinyang", n_samples: int = 2000) -> dict:
-    """Seconds per epoch of ``n_samples`` with 1 and 2 worker processes (same results either way): the
-    steady-state epoch is (time of 4 epochs - time of 1 epoch) / 3, which removes the start-up (worker
-    processes, compilation in each worker, data loading); a warm-up run compiles the main process first."""
-    out = {"task": task, "samples": n_samples}
-    train(preset_config(task, epochs=1, train_subset=64, val_subset=16), RUNS / "parallel-check-warmup",
-          evaluate_test=False)
-    for workers in (1, 2):
-        seconds = {}
-        for epochs in (1, 4):
-            config = preset_config(task, epochs=epochs, train_subset=n_samples, val_subset=200)
-            start = time.perf_counter()
-            train(config, RUNS / f"parallel-check-{workers}", scheduler=None if workers == 1 else f"local:{workers}",
-                  evaluate_test=False)
-            seconds[epochs] = time.perf_counter() - start
-        out[f"epoch_{workers}"] = (seconds[4] - seconds[1]) / 3
-        out[f"startup_{workers}"] = seconds[1] - out[f"epoch_{workers}"]
-    return out
 
 
 #: training samples per epoch in the --speed comparison (validation: a fifth of it)
@@ -120,9 +101,19 @@ def speed(tasks: list[str]) -> None:
     print("\n".join(lines))
 
 
-def report(parallel: dict | None) -> str:
+#: training wall time of each preset before the batched engine (issue 13; see the note under the table)
+BEFORE = {"yinyang": "76 s (1 worker) / 167 s (2 workers)", "digits": "144 s (1 worker)", "fsdd": "588 s (2 workers)"}
+
+
+def how(summary: dict) -> str:
+    """How a run used the machine, from its summary: scheduler, engine path and threads."""
+    path = "batched engine" if summary.get("parallel") == "threads" else "per-sample path"
+    return f"{summary.get('scheduler', 'serial')}, {path}, {summary.get('threads', 1)} threads"
+
+
+def report(note: str = "") -> str:
     rows = []
-    for task in PRESETS:
+    for task in TASKS:
         for mode in ("grid", "float"):
             path = RUNS / (task if mode == "grid" else f"{task}-float") / "summary.json"
             if not path.is_file():
@@ -136,8 +127,7 @@ def report(parallel: dict | None) -> str:
                         f"| {meta['decision']} | {s['epochs']} "
                         f"| {s['best_epoch'] + 1} | {100 * s['val_accuracy']:.2f} % "
                         f"| **{100 * s['test_accuracy']:.2f} %** "
-                        f"| {target} | {s['train_wall_seconds'] / 60:.1f} min ({s['workers']} worker"
-                        f"{'s' if s['workers'] > 1 else ''}) |")
+                        f"| {target} | {s['train_wall_seconds']:.0f} s ({how(s)}) | {BEFORE.get(task, '-')} |")
     lines = [
         "## Training accuracy on the xylo-audio2 chip grid",
         "",
@@ -149,61 +139,42 @@ def report(parallel: dict | None) -> str:
         "networks is `spikeline verify`'s job). Networks: `runs/<task>/network.json`.",
         "",
         "| task | mode | layers | dt | decision | epochs | best epoch | validation | test | target "
-        "| training wall time |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| training wall time | before the batched engine |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "digits and FSDD have 10 classes on 8 readouts: the decision is `argmax C @ y` with the Hadamard output "
         "code `C` (toolchain/train/coding.py); digits adds 8 clock input channels (docs/training.md).",
         "",
-        f"Machine: {machine()}; the 2 cores were shared with other jobs during these runs, so wall times are "
-        "upper bounds.",
+        f"Machine: {machine()}. {note}",
+        "",
+        "Before: the issue-13 baseline on a quiet machine for Yin-Yang (76 s with `--workers 1`, 167 s with the "
+        "then default of 2 worker processes); digits and FSDD from this table's previous version (per-sample path, "
+        "1 / 2 worker processes, measured on a shared machine: upper bounds).",
     ]
-    if parallel:
-        lines += ["", "Worker processes (`--parallel`; steady-state seconds per epoch, start-up excluded; results "
-                  "are identical with 1 and 2 workers; other jobs shared the cores; measured on "
-                  f"{parallel['measured']}):", "",
-                  "| task | training samples | 1 worker | 2 workers | speed-up | start-up 1 / 2 workers |",
-                  "|---|---|---|---|---|---|"]
-        lines += [f"| {p['task']} | {p['samples']} | {p['epoch_1']:.2f} s | {p['epoch_2']:.2f} s "
-                  f"| {p.get('speedup', p['epoch_1'] / p['epoch_2']):.2f}x "
-                  f"| {p['startup_1']:.1f} s / {p['startup_2']:.1f} s |"
-                  for p in parallel["runs"]]
-        lines += ["", "Spawned workers compile the kernels again (start-up), and each chunk of a batch pickles the "
-                  "network: with Yin-Yang's cheap samples (~0.2 ms each) the transfer costs more than it saves."]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", action="append", choices=sorted(PRESETS), help="task(s) to train (default all)")
+    parser.add_argument("--task", action="append", choices=sorted(PRESETS),
+                        help="task(s) to train (default: the Audio 2 tasks)")
     parser.add_argument("--modes", default="grid", help="comma-separated: grid, float (default grid)")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=1, help="1: this process (the default); N: local:N")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parallel", action="store_true", help="time one epoch with 1 and 2 workers")
     parser.add_argument("--report-only", action="store_true", help="only rebuild the table from runs/")
     parser.add_argument("--speed", action="store_true",
                         help="epoch time of the per-sample path vs the batched engine (own section), then stop")
+    parser.add_argument("--note", default="", help="what else ran on the machine (goes into the doc)")
     args = parser.parse_args()
     if args.speed:
-        speed(args.task or list(PRESETS))
+        speed(args.task or list(TASKS))
         return
     if not args.report_only:
-        for task in args.task or list(PRESETS):
+        for task in args.task or list(TASKS):
             for mode in args.modes.split(","):
                 run_task(task, mode, args.workers, args.seed)
-    if args.parallel:
-        parallel = {"measured": machine(), "runs": [parallel_check("yinyang", 2000), parallel_check("fsdd", 600)]}
-        print(json.dumps(parallel))
-        if all(p[f"epoch_{w}"] > 0 for p in parallel["runs"] for w in (1, 2)):
-            PARALLEL.write_text(json.dumps(parallel, indent=1))
-        else:  # start-up varied by more than an epoch (a busy machine): the difference method failed
-            print("--parallel: an epoch time came out <= 0 (start-up varied more than an epoch lasts); not kept, "
-                  "run again on a quieter machine")
-            parallel = json.loads(PARALLEL.read_text()) if PARALLEL.is_file() else None
-    else:
-        parallel = json.loads(PARALLEL.read_text()) if PARALLEL.is_file() else None
-    update_section("training", report(parallel))
+    update_section("training", report(args.note))
 
 
 if __name__ == "__main__":

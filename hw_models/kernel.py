@@ -15,6 +15,7 @@ from numba import njit, prange
 
 from hw_models.arith import deliver, neuron_step, shifted_weight
 from hw_models.config import ChipConfig
+from hw_models.jitcache import drop_stale_cache
 
 #: Record modes of the kernel (see :func:`run_kernel`).
 SPIKES, ALL, SUMMARY = 0, 1, 2
@@ -30,7 +31,7 @@ def _csr(weights: np.ndarray, shift: int):
     return ptr, post.astype(np.int64), syn.astype(np.int64), shifted
 
 
-@njit(nogil=True)
+@njit(cache=True, nogil=True)
 def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn, rec_w,
                      out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0, dash_syn1,
                      threshold, bias, dash_mem_out, dash_syn_out, threshold_out, bias_out, has_bias,
@@ -104,7 +105,7 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
                 isyn_out_rec[t, o] = i_out[o]
 
 
-@njit(parallel=True)
+@njit(cache=True, parallel=True)
 def _simulate_batch(rasters, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, rec_syn, rec_w,
                     out_ptr, out_post, out_w, alias_ptr, alias_tgt, dash_mem, dash_syn0, dash_syn1,
                     threshold, bias, dash_mem_out, dash_syn_out, threshold_out, bias_out, has_bias,
@@ -168,3 +169,6 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[i
                 "Vmem_peak": stats[:, 1], "Isyn_peak": stats[:, 2], "Isyn2_peak": stats[:, 3]}
     return {"Spikes": spikes, "Vmem": vmem, "Isyn": isyn, "Isyn2": isyn2,
             "Spikes_out": spikes_out, "Vmem_out": vmem_out, "Isyn_out": isyn_out}
+
+
+drop_stale_cache(_simulate_sample)  # numba's disk cache, dropped when any kernel source changes

@@ -136,11 +136,62 @@ def test_sharded_verify_equals_one_process(cluster):
     one = verify(net, config, limit=90)
     sharded = verify(net, config, limit=90, executor=cluster)
     assert 0 < one.accuracy("bit-accurate") and one.models["bit-accurate"].spike_counts[0].sum() > 0
-    assert json.dumps(to_dict(one), sort_keys=True, default=str) == json.dumps(to_dict(sharded), sort_keys=True,
-                                                                             default=str)
+    a, b = to_dict(one), to_dict(sharded)
+    a.pop("seconds"), b.pop("seconds")  # wall-clock time, not a result
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
     for name in one.models:
         a, b = one.models[name], sharded.models[name]
         assert np.array_equal(a.predictions, b.predictions)
         for x, y in zip(a.spike_counts + a.first_times, b.spike_counts + b.first_times, strict=True):
             assert np.array_equal(x, y)
     assert all(np.array_equal(x, y) for x, y in zip(one.sample_chip_layers, sharded.sample_chip_layers, strict=True))
+
+
+def _calibration_net() -> Network:
+    net = Network.random([5, 40, 3], seed=3, tau_syn=-DT / np.log(1 - 2**-3), tau_mem=-DT / np.log(1 - 2**-5),
+                         weight_mean=[0.6, 0.4], weight_std=[0.8, 0.6], delays=[0, DT], dt=DT)
+    net.metadata.update(task="yinyang", task_options={"dt": DT}, t_end=0.06, decision="first-spike")
+    return net
+
+
+def _config_bytes(text: str) -> str:
+    """A saved configuration without the wall-clock time its provenance records."""
+    doc = json.loads(text)
+    doc["provenance"].pop("created")
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def test_sharded_calibration_equals_one_process(cluster):
+    from distributed import get_task_stream
+
+    from toolchain.compile import compile_network
+
+    one, report_one = compile_network(_calibration_net(), "xylo-audio2")
+    with get_task_stream(client=cluster.client) as stream:
+        sharded, report_sharded = compile_network(_calibration_net(), "xylo-audio2", executor=cluster)
+    assert len(report_one.candidates) > 1 and max(c["samples"] for c in report_one.candidates) == 1000  # calibrated
+    assert _config_bytes(one.to_json()) == _config_bytes(sharded.to_json())
+    assert json.dumps(report_one.to_dict(), sort_keys=True, default=str) == \
+        json.dumps(report_sharded.to_dict(), sort_keys=True, default=str)
+    # the simulations and the float forward passes ran on both workers
+    ran = {}
+    for task in stream.data:
+        ran.setdefault(task["key"].split("-")[0], set()).add(task["worker"])
+    assert len(ran.get("_summary_shard", ())) == 2 and len(ran.get("_forward_shard", ())) == 2, ran
+
+
+def test_compile_command_with_a_local_cluster_writes_the_serial_configuration(tmp_path):
+    from click.testing import CliRunner
+
+    from toolchain.cli import main
+
+    net = _calibration_net()
+    net.save(tmp_path / "network.json")
+    paths = {}
+    for scheduler in ("serial", "local:2"):
+        paths[scheduler] = tmp_path / f"{scheduler.replace(':', '')}.json"
+        result = CliRunner().invoke(main, ["compile", str(tmp_path / "network.json"), "--chip", "xylo-audio2",
+                                          "--out", str(paths[scheduler]), "--scheduler", scheduler, "--json"])
+        assert result.exit_code == 0, result.output
+    assert _config_bytes(paths["serial"].read_text()) == _config_bytes(paths["local:2"].read_text())
+    assert (tmp_path / "serial.report.json").read_bytes() == (tmp_path / "local2.report.json").read_bytes()

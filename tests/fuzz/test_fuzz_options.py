@@ -41,6 +41,13 @@ OPTIONS = {
                   "--seed": SEED}, False, {0}),
     "demo": (lambda f: ["demo", "--out", f["out"]], {"--epochs": COUNT, "--hidden": COUNT, "--seed": SEED},
              False, {0}),
+    "sim": (lambda f: ["sim", f["config"], "-i", f["raster"], "-o", f["out"] / "r.npz"],
+            {"--show": ("int", 0, INT_MAX)}, True, {0}),
+    "encode": (lambda f: ["encode", "--task", "yinyang", "-o", f["out"] / "r.npz"], {"--limit": COUNT}, False, {0}),
+    "sweep": (lambda f: ["sweep", "--task", "yinyang", "--seeds", "0", "-o", f["out"] / "s"],
+              {"--verify-limit": COUNT, "--workers": COUNT}, False, {0}),
+    "import": (lambda f: ["import", f["network"], "--format", "nir", "-o", f["out"] / "n.json"], {"--dt": POSITIVE},
+               False, {0}),
 }
 
 #: valid values above these are not run (they are valid, only slow)

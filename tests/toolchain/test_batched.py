@@ -172,16 +172,3 @@ def test_bad_requests_are_refused():
         loss_and_grad(net, inputs, labels, FirstSpikeCE(tau1=1e-6), 0.08)  # the reference refuses it too
     with pytest.raises(InputError, match="tau1"):
         batched.run_batch(net, inputs, labels, FirstSpikeCE(tau1=1e-6), 0.08, "first-spike")
-
-
-def test_cached_machine_code_is_dropped_when_a_kernel_changes(tmp_path, monkeypatch):
-    """numba's cache watches batched.py only; a changed kernel source (a stale stamp) drops the cached code."""
-    monkeypatch.setattr(batched._chunk._cache, "_cache_path", str(tmp_path))
-    cached = tmp_path / "batched._chunk-168.py311.nbi"
-    cached.write_text("old")
-    (tmp_path / "batched-kernels.sha256").write_text("a digest of other sources")
-    batched._drop_stale_cache()
-    assert not cached.exists()
-    cached.write_text("new")  # compiled from the current sources: kept from now on
-    batched._drop_stale_cache()
-    assert cached.exists()

@@ -17,8 +17,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path):
     doc = json.loads(res.output)
     assert set(doc["accuracy"]) == {"float", "chip-grid", "bit-accurate"}
     assert doc["xylosim"].startswith("identical")
+    assert json.loads(Path(doc["report"]).with_name("report.json").read_text())["xylosim"]["identical"] is True
     for key in ("network", "config", "report", "compile_report"):
         assert Path(doc[key]).exists(), key
     text = Path(doc["report"]).read_text()  # the report tells the whole story
-    for section in ("## Accuracy", "## Compile", "## Firing rates", "## One sample", "## Training", "## Provenance"):
+    for section in ("## Accuracy", "## Compile", "## Firing rates", "## Simulator vs xylosim", "## One sample",
+                    "## Training", "## Provenance"):
         assert section in text, section

@@ -1,8 +1,8 @@
 """FP (reverse and forward mode), EventProp and central finite differences agree on random networks.
 
 Exact engines must agree to 1e-8 relative (they differ only by round-off); each must match central
-finite differences to 1e-5 relative (max norm over the entries whose perturbation changed no spike
-count, gradients.md §3.5).
+finite differences to 1e-5 relative (max norm over the entries the oracle calls valid: no perturbation changed
+the spike-causality graph and the loss is smooth across the stencil, gradients.md §3.5).
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ def engines_agree(net, inputs, labels, loss, t_end=0.08, nonzero=True, taus=Fals
     assert np.all(np.isfinite(ref))
     if nonzero:
         fd_mask = flatten(net, results["finite-diff"][2].fd_valid).astype(bool)
-        assert np.abs(ref).max() > 0 and np.abs(flatten(net, results["finite-diff"][1])[fd_mask]).max() > 0
+        assert fd_mask.any() and np.abs(ref).max() > 0
+        assert np.abs(flatten(net, results["finite-diff"][1])[fd_mask]).max() > 0
     for e in ("fp-forward", "eventprop"):
         assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
     fd = flatten(net, results["finite-diff"][1])
@@ -118,10 +119,6 @@ def test_spiking_readout_engines_agree(case, which):
     engines_agree(net, inputs, labels, SPIKING_LOSSES[which])
 
 
-@pytest.mark.xfail(strict=False, reason="known, to fix: on some spiking draws (e.g. seed 16, 3-4-2, per-neuron taus) "
-                   "central differences disagree with FP and EventProp (which agree with each other to 1e-8) at "
-                   "entries the causal mask calls valid: the mask tracks spike counts, not the leaky readout's "
-                   "argmax kinks")
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, which=st.integers(0, 1))
 def test_leaky_readout_engines_agree(case, which):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 from hw_models.config import load_config
 from toolchain.cli import main
 from toolchain.network import Network
+from toolchain.verify.xylosim import XYLOSIM_SAMPLES
 
 DT = 1e-3
 
@@ -47,6 +49,10 @@ def test_compile_then_verify(tmp_path, network_file):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     report = json.loads((tmp_path / "v" / "report.json").read_text())
     assert report["provenance"]["network_sha256"] == digest and report["compile"]["shifts"]
+    # the simulator checked against xylosim (installed here) on the first samples, in the report
+    assert report["xylosim"]["ran"] and report["xylosim"]["samples"] == XYLOSIM_SAMPLES
+    assert report["xylosim"]["identical"] is True and "Vmem" in report["xylosim"]["keys_compared"]
+    assert "## Simulator vs xylosim" in text and "**identical**" in text
 
 
 def test_compile_reports_every_problem_and_resource_table(tmp_path):
@@ -68,3 +74,19 @@ def test_verify_refuses_a_config_from_another_network(tmp_path, network_file):
     other.save(tmp_path / "other.json")
     res = CliRunner().invoke(main, ["verify", str(tmp_path / "other.json"), str(tmp_path / "c.json")])
     assert res.exit_code == 2 and "not compiled from this network" in res.output
+
+
+def test_the_xylosim_check_is_skipped_with_a_note_without_xylosim_or_when_asked(tmp_path, network_file, monkeypatch):
+    path, net = network_file
+    CliRunner().invoke(main, ["compile", str(path), "--chip", "xylo-audio2", "-o", str(tmp_path / "c.json")])
+    args = ["verify", str(path), str(tmp_path / "c.json"), "--limit", "20", "--json"]
+    res = CliRunner().invoke(main, [*args, "--xylosim-check", "0", "-o", str(tmp_path / "none")])
+    assert res.exit_code == 0, res.output
+    assert "xylosim" not in json.loads(res.output)
+    assert "Simulator vs xylosim" not in (tmp_path / "none" / "report.md").read_text()
+    monkeypatch.setitem(sys.modules, "xylosim", None)  # as if it were not installed: the import fails
+    res = CliRunner().invoke(main, [*args, "--xylosim-check", "5", "-o", str(tmp_path / "skip")])
+    assert res.exit_code == 0, res.output
+    check = json.loads(res.output)["xylosim"]
+    assert not check["ran"] and check["identical"] is None and "pip install xylosim" in check["summary"]
+    assert "Not checked: skipped (" in (tmp_path / "skip" / "report.md").read_text()

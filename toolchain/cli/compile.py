@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from hw_models.chips import chip_names
-from toolchain.cli.common import POSITIVE, json_option, report_errors
+from toolchain.cli.common import POSITIVE, json_option, report_errors, scheduler_options
 
 
 def report_stem(out: Path) -> Path:
@@ -38,28 +38,34 @@ def report_stem(out: Path) -> Path:
 @click.option("--health-check/--no-health-check", default=True, show_default=True,
               help="Run the result on the calibration samples and refuse it (exit 2) when the readout reaches the "
                    "int16 rail or a layer goes silent or saturates where the float model does not.")
+@scheduler_options
 @json_option
 @report_errors
 def compile_cmd(network: str, chip: str, out_path: str, dt: float | None, headroom_bits: int | None,
-                gain_correction: bool | None, calibrate: bool, health_check: bool, as_json: bool) -> None:
+                gain_correction: bool | None, calibrate: bool, health_check: bool, scheduler: str | None,
+                as_json: bool) -> None:
     """Map, quantize and check NETWORK (network.json) for a chip.
 
     Every problem is reported at once with a resource table (used vs available); the exit status is 2
-    when the network does not fit.
+    when the network does not fit. With --scheduler the calibration's simulations are split by sample among
+    the workers; the configuration and report are the same as in one process.
 
     \b
     Example:
       spikeline compile runs/yinyang/network.json --chip xylo-audio2 --out runs/yinyang/config.json
     """
     from toolchain.compile import CompileError, compile_network
+    from toolchain.dist import make_executor
     from toolchain.network import load_network
 
     out = Path(out_path)
     net = load_network(network)
     try:
-        config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits,
-                                         gain_correction=gain_correction, calibrate=calibrate,
-                                         check_health=health_check, source=network, progress=not as_json)
+        with make_executor(scheduler) as executor:
+            config, report = compile_network(net, chip, dt=dt, headroom_bits=headroom_bits,
+                                             gain_correction=gain_correction, calibrate=calibrate,
+                                             check_health=health_check, source=network, progress=not as_json,
+                                             executor=executor)
     except CompileError as err:
         if err.report is not None:
             md, _ = err.report.save(report_stem(out))

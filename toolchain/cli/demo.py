@@ -42,28 +42,29 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     from toolchain.train.trainer import train
     from toolchain.verify import verify, write_report
     from toolchain.verify.report import provenance
+    from toolchain.verify.xylosim import XYLOSIM_SAMPLES
 
     out = Path(out_dir)
     say = (lambda *a, **k: None) if as_json else click.echo
     start = time.perf_counter()
-    say(f"[1/4] training Yin-Yang on the {chip} grid ({epochs} epochs, 5-{hidden}-3) -> {out / 'train'}")
+    say(f"[1/3] training Yin-Yang on the {chip} grid ({epochs} epochs, 5-{hidden}-3) -> {out / 'train'}")
     config = preset_config("yinyang", chip=chip, epochs=epochs, hidden=[hidden], seed=seed)
     result = train(config, out / "train", resume=resume, quiet=as_json)
     network_path = out / "train" / "network.json"
 
-    say(f"[2/4] compiling for {chip}")
+    say(f"[2/3] compiling for {chip}")
     chip_config, report = compile_network(result.network, chip, progress=not as_json)
     chip_config.save(out / "config.json")
     report.save(out / "config.report")
 
-    say("[3/4] verifying on the test split: float, chip grid, bit-accurate")
-    verified = verify(result.network, chip_config, compile_options=report.to_dict(), progress=not as_json)
+    say("[3/3] verifying on the test split: float, chip grid, bit-accurate, and the simulator against SynSense's "
+        f"xylosim bit for bit ({XYLOSIM_SAMPLES} samples)")
+    verified = verify(result.network, chip_config, compile_options=report.to_dict(), progress=not as_json,
+                      xylosim=XYLOSIM_SAMPLES)
     files = write_report(verified, out / "verify", compile_doc=report.to_dict(),
                          provenance=provenance(network_path, out / "config.json", seed),
                          metrics_path=out / "train" / "metrics.jsonl")
-
-    say("[4/4] checking the simulator against SynSense's xylosim, bit for bit")
-    xylosim = _xylosim_check(chip_config, result.network)
+    xylosim = verified.xylosim["summary"]
     summary = {
         "ok": True, "network": str(network_path), "config": str(out / "config.json"),
         "report": str(files["markdown"]), "compile_report": str(out / "config.report.md"),
@@ -78,17 +79,3 @@ def demo(out_dir: str, chip: str, epochs: int, hidden: int, seed: int, resume: b
     click.echo(f"  xylosim: {xylosim}")
     click.echo(f"done in {summary['seconds']:.0f} s; report: {files['markdown']}")
 
-
-def _xylosim_check(config, network) -> str:
-    """Run 16 test rasters on xylosim and on our simulator; say whether every record key agrees."""
-    from deploy.hil import run_hil
-    from hw_models.errors import BackendUnavailable
-    from toolchain.data.inputs import network_inputs
-
-    _, _, rasters = network_inputs(network, "test", 16, dt=config.dt)
-    try:
-        result = run_hil(config, rasters, device="xylosim", reference="sim")
-    except BackendUnavailable as exc:
-        return f"skipped ({exc})"
-    return ("identical on every record key (16 test samples)" if result.ok
-            else f"DIFFERS: {result.format_text()}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from toolchain.cli.common import json_option, report_errors
+from toolchain.cli.common import POSITIVE, json_option, report_errors
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,7 +54,7 @@ def export_cmd(source: str, fmt: str | None, out_path: str, record: str | None, 
               help="Format of SOURCE (default: from its file name's ending).")
 @click.option("--out", "-o", "out_path", required=True, type=click.Path(dir_okay=False),
               help="network.json or config.json to write (atomically).")
-@click.option("--dt", type=float, default=None,
+@click.option("--dt", type=POSITIVE, default=None,
               help="NIR: the time step in seconds the graph was made for (default: its metadata, or the "
                    "profile's exporter default).")
 @click.option("--profile", type=click.Choice(["snntorch", "norse", "rockpool"]), default=None,

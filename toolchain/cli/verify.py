@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from toolchain.cli.common import COUNT, json_option, report_errors, scheduler_options
+from toolchain.verify.xylosim import XYLOSIM_SAMPLES
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,11 +22,15 @@ from toolchain.cli.common import COUNT, json_option, report_errors, scheduler_op
 @click.option("--limit", type=COUNT, default=None, help="Evaluate only the first N samples.")
 @click.option("--out", "-o", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Report folder (default: NETWORK's folder / verify).")
+@click.option("--xylosim-check", "xylosim", type=click.IntRange(min=0), default=XYLOSIM_SAMPLES, show_default=True,
+              metavar="N", help="Also run the first N samples on SynSense's xylosim and compare every record key with "
+                                "the bit-accurate simulator (the report's 'Simulator vs xylosim'; skipped with a note "
+                                "when xylosim is not installed; 0: not checked).")
 @scheduler_options
 @json_option
 @report_errors
 def verify_cmd(network: str, config: str, task: str | None, split: str, limit: int | None, out_dir: str | None,
-               scheduler: str | None, as_json: bool) -> None:
+               xylosim: int, scheduler: str | None, as_json: bool) -> None:
     """Run a test split through the float NETWORK, its chip-grid twin and the bit-accurate simulation of
     CONFIG, and write report.md, report.json and figures side by side: accuracies with 95 % intervals, the compile
     report (CONFIG's NAME.report.json), firing rates, one sample float vs chip, the training curve (metrics.jsonl
@@ -53,7 +58,7 @@ def verify_cmd(network: str, config: str, task: str | None, split: str, limit: i
 
     with make_executor(scheduler) as executor:
         result = verify(net, cfg, task=task, split=split, limit=limit, compile_options=options, executor=executor,
-                        progress=not as_json)
+                        progress=not as_json, xylosim=xylosim)
     out = Path(out_dir) if out_dir else Path(network).resolve().parent / "verify"
     metrics = Path(network).with_name("metrics.jsonl")
     files = write_report(result, out, compile_doc=options,
@@ -69,4 +74,6 @@ def verify_cmd(network: str, config: str, task: str | None, split: str, limit: i
     gap = d["differences"]["bit-accurate - chip-grid"]
     click.echo(f"bit-accurate - chip-grid: {100 * gap['difference']:+.2f} pp (95 % {100 * gap['low']:+.2f} .. "
                f"{100 * gap['high']:+.2f}; {gap['differing']} samples differ in correctness)")
+    if result.xylosim is not None:
+        click.echo(f"xylosim: {result.xylosim['summary']}")
     click.echo(f"report: {files['markdown']}")

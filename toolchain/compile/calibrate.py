@@ -15,7 +15,9 @@ Three steps per candidate (docs/compiler.md, "Calibration on training data"):
 
 Every bit-accurate run goes through :class:`Runs`: the compiled kernel's ``summary`` mode (readout records
 plus per-neuron spike counts and state peaks, no hidden records) and each distinct configuration simulated
-once.
+once. The runs and the float model's forward passes are split by sample over an executor (:mod:`toolchain.dist`,
+``compile_network(..., executor=...)``, ``spikeline compile --scheduler``); per-sample results concatenated in
+sample order are the same on any executor, so the configuration and its report are too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from hw_models.errors import SpikelineError
 from hw_models.simulator import Record, simulate
 from toolchain.compile.compiler import MAX_SHIFT, CompilePlan, _Build, finish, layer_thresholds, prepare
 from toolchain.compile.report import CompileReport
+from toolchain.dist import Executor, SerialExecutor
+from toolchain.dist.shards import map_shards
 from toolchain.network import Network
 
 #: States (|Vmem|, |Isyn|) on calibration data must stay below this by default: half the int16 range.
@@ -51,40 +55,71 @@ HEADROOM_CANDIDATES = (2, 1, 0)
 @dataclass
 class CalibrationData:
     """Training samples as spike trains and as rasters; the first ``n_calibration`` calibrate, all of them
-    score the candidates. The float model's forward passes and decisions are computed once, on first use."""
+    score the candidates. The float model's forward passes and decisions are computed once, on first use.
+
+    Every simulation and forward pass is split by sample over ``executor`` (:mod:`toolchain.dist`; default: this
+    process) and its shards' results are concatenated in sample order, so the results never depend on it."""
 
     net: Network
     samples: list
     rasters: np.ndarray
     n_calibration: int
+    executor: Executor = field(default_factory=SerialExecutor)
     _runs: list | None = None
     _decisions: np.ndarray | None = None
+    _shared: dict = field(default_factory=dict)
 
     @property
     def calibration_rasters(self) -> np.ndarray:
         return self.rasters[: self.n_calibration]
 
+    def _share(self, name: str):
+        """``net``, ``samples`` or ``rasters``, sent to the executor's workers once."""
+        if name not in self._shared:
+            self._shared[name] = self.executor.share(getattr(self, name))
+        return self._shared[name]
+
+    def simulate(self, config: ChipConfig, n: int) -> Record:
+        """The bit-accurate ``summary`` record of ``config`` on the first ``n`` samples (shards concatenated)."""
+        parts = map_shards(self.executor, _summary_shard, n, self.executor.share(config), self._share("rasters"),
+                           chunk=None, per_worker=1)
+        return Record({k: np.concatenate([p[k] for p in parts]) for k in parts[0].data})
+
+    def forward(self, first: int, last: int, t_end: float) -> list:
+        """The float model's forward passes of samples ``first:last``."""
+        parts = map_shards(self.executor, _forward_shard, last - first, self._share("net"), self._share("samples"),
+                           (first, t_end), chunk=None, per_worker=1)
+        return [run for part in parts for run in part]
+
     @property
     def float_runs(self) -> list:
         """The float model's forward passes of the calibration samples."""
         if self._runs is None:
-            from toolchain.lif.forward import forward
-
             t_end = float(self.net.metadata.get("t_end") or self.rasters.shape[1] * self.net.dt)
-            self._runs = [forward(self.net, s, t_end) for s in self.samples[: self.n_calibration]]
+            self._runs = self.forward(0, self.n_calibration, t_end)
         return self._runs
 
     def float_decisions(self) -> np.ndarray:
         """The float model's decision on every sample (``net.metadata["decision"]``)."""
         if self._decisions is None:
             from toolchain.decode import decide
-            from toolchain.lif.forward import forward
 
             meta = self.net.metadata
             code = _output_code(self.net)
-            runs = self.float_runs + [forward(self.net, s, meta["t_end"]) for s in self.samples[self.n_calibration:]]
+            runs = self.float_runs + self.forward(self.n_calibration, len(self.samples), meta["t_end"])
             self._decisions = np.array([decide(meta["decision"], r, self.net.layer_sizes[-1], code) for r in runs])
         return self._decisions
+
+
+def _summary_shard(bounds: tuple[int, int], config: ChipConfig, rasters: np.ndarray) -> Record:
+    return simulate(config, rasters[bounds[0]:bounds[1]], record="summary", validate=False)
+
+
+def _forward_shard(bounds: tuple[int, int], net: Network, samples: list, static: tuple[int, float]) -> list:
+    from toolchain.lif.forward import forward
+
+    first, t_end = static
+    return [forward(net, s, t_end) for s in samples[first + bounds[0]:first + bounds[1]]]
 
 
 def _output_code(net: Network) -> np.ndarray | None:
@@ -92,11 +127,14 @@ def _output_code(net: Network) -> np.ndarray | None:
     return None if code is None else np.asarray(code, np.float64)
 
 
-def calibration_data(net: Network, dt: float | None = None, samples: list | None = None) -> CalibrationData | None:
+def calibration_data(net: Network, dt: float | None = None, samples: list | None = None,
+                     executor: Executor | None = None) -> CalibrationData | None:
     """The first :data:`AGREEMENT_SAMPLES` training samples of the network's task (``None`` when it names no
-    task), or ``samples``: your own spike trains ``(times, channels)`` (then all of them calibrate)."""
+    task), or ``samples``: your own spike trains ``(times, channels)`` (then all of them calibrate); their
+    simulations run on ``executor`` (default: this process)."""
     from toolchain.data.inputs import network_inputs, trial_rasters
 
+    executor = executor or SerialExecutor()
     dt = dt or net.dt
     if samples is not None:
         t_end = net.metadata.get("t_end")
@@ -105,11 +143,12 @@ def calibration_data(net: Network, dt: float | None = None, samples: list | None
 
             raise InputError("calibration samples need the trial length: set net.metadata['t_end'] (seconds)")
         samples = list(samples)
-        return CalibrationData(net, samples, trial_rasters(samples, dt, net.layer_sizes[0], t_end), len(samples))
+        return CalibrationData(net, samples, trial_rasters(samples, dt, net.layer_sizes[0], t_end), len(samples),
+                               executor)
     if not net.metadata.get("task") or net.metadata.get("t_end") is None:
         return None
     train, _, rasters = network_inputs(net, "train", AGREEMENT_SAMPLES, dt=dt)
-    return CalibrationData(net, train, rasters, min(CALIBRATION_SAMPLES, len(train)))
+    return CalibrationData(net, train, rasters, min(CALIBRATION_SAMPLES, len(train)), executor)
 
 
 def config_key(config: ChipConfig) -> str:
@@ -142,8 +181,7 @@ class Runs:
             self.hits += 1
             rec, whole = self._memo[key]
             return rec if everything or not whole else _head(rec, self.data.n_calibration)
-        rasters = self.data.rasters if everything else self.data.calibration_rasters
-        rec = simulate(config, rasters, record="summary", validate=False)
+        rec = self.data.simulate(config, len(self.data.rasters) if everything else self.data.n_calibration)
         self.calls += 1
         self._memo[key] = (rec, everything)
         return rec

@@ -101,13 +101,17 @@ def _choose_shifts(net: Network, dt: float, limit: int, leaky_gain: float | None
     incoming = _incoming(net)
     L = net.n_layers
     candidates = []
+    fitted: dict[tuple, tuple[bool, bool, float]] = {}  # a layer's fit depends only on its own matrices' shifts
     for sh_in, sh_rec, sh_out in itertools.product(range(MAX_SHIFT + 1), repeat=3):
         shifts = {"in": sh_in, "rec": sh_rec, "out": sh_out}
         fits, quiet, score, leaky_peak = True, True, math.inf, 0.0
         for post in range(1, L + 1):
             theta = net.threshold[post - 1]
             gain = leaky_gain if (post == L and theta is None) else None
-            f, qt, resolution = _layer_fit(incoming[post - 1], shifts, theta, dt, limit, gain)
+            key = (post, *(shifts[via] for via, _ in incoming[post - 1]))
+            if key not in fitted:
+                fitted[key] = _layer_fit(incoming[post - 1], shifts, theta, dt, limit, gain)
+            f, qt, resolution = fitted[key]
             fits, quiet = fits and f, quiet and qt
             if theta is None:
                 leaky_peak = resolution

@@ -16,13 +16,15 @@ from toolchain.compile.calibrate import CalibrationData, Runs, calibration_data,
 from toolchain.compile.compiler import CompileError, check_dt, compile_fixed
 from toolchain.compile.health import check_health as run_health_check
 from toolchain.compile.report import CompileReport
+from toolchain.dist import Executor
 from toolchain.network import Network
 
 
 def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None, *, calibrate: bool = True,
                     headroom_bits: int | None = None, gain_correction: bool | None = None,
                     check_health: bool = True, samples: list | None = None, reuse: CompileReport | None = None,
-                    source: str | None = None, progress: bool = False) -> tuple[ChipConfig, CompileReport]:
+                    source: str | None = None, progress: bool = False, executor: Executor | None = None
+                    ) -> tuple[ChipConfig, CompileReport]:
     """Compile ``net`` for ``chip``: a :class:`~hw_models.config.ChipConfig` and its :class:`CompileReport`.
 
     Raises :class:`CompileError` with every violation (the network does not fit) or every health problem.
@@ -40,6 +42,9 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
     * ``reuse``: the report of an earlier compile of the same architecture: its settings are kept exactly (no
       calibration, no health check: they were checked when chosen), as fine-tuning does between minibatches.
     * ``progress``: a progress bar on stderr while calibrating.
+    * ``executor`` (:mod:`toolchain.dist`, default: this process): the calibration's and the health check's
+      simulations and float forward passes are split by sample among its workers; the configuration and the
+      report are the same on any executor.
 
     The configuration's ``provenance`` records the network's SHA-256 (:meth:`Network.sha256`), the settings
     (enough to rebuild it with ``reuse``), the package version and the time.
@@ -51,7 +56,7 @@ def compile_network(net: Network, chip: str | ChipSpec, dt: float | None = None,
         config, report = compile_fixed(net, chip, dt, reuse=reuse, source=source)
         config.provenance = provenance(net, report, calibrate=report.calibrated)
         return config, report
-    data = calibration_data(net, dt, samples)  # the health is measured even when it is not enforced
+    data = calibration_data(net, dt, samples, executor)  # the health is measured even when it is not enforced
     runs = Runs(data) if data is not None else None
     if calibrate and data is not None:
         with _progress(progress) as tick:

@@ -1,7 +1,7 @@
 """Run work on a Dask cluster: a ``LocalCluster`` here, or any running scheduler (SSH, Kubernetes, HPC).
 
-* Objects every task needs (the network of a step, the data of a run) are scattered once
-  (:meth:`DaskExecutor.share`); tasks take them by reference and each worker fetches them once.
+* Objects every task needs (the network of a step, the data of a run) are sent once to every worker
+  (:meth:`DaskExecutor.share`, a broadcast scatter); tasks take them by reference.
 * Every worker compiles the numba kernels once when it starts (a worker plugin runs a tiny forward pass and
   gradient), so no task pays for compilation; a worker restarted after a crash warms up again.
 * A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -109,7 +108,8 @@ class DaskExecutor(Executor):
         for attempt in range(MAX_REPEATS + 1):
             args = [s.future if isinstance(s, Shared) else s for s in shared]
             try:
-                futures = [self.client.submit(fn, item, *args, pure=False) for item in items]
+                # one graph update for the whole map (a submit per item costs a scheduler message each)
+                futures = self.client.map(fn, list(items), *([a] * len(items) for a in args), pure=False)
                 return self._call(lambda futures=futures: self.client.gather(futures))
             except lost as exc:
                 if attempt == MAX_REPEATS:
@@ -132,9 +132,10 @@ class DaskExecutor(Executor):
 
     # -- helpers ----------------------------------------------------------------------------------------------
     def _scatter(self, obj: Any) -> Any:
-        """One copy on one worker; the others fetch it from there once, when their first task needs it (a
-        broadcast would wait for a worker that is still starting)."""
-        return self._call(lambda: self.client.scatter(obj, hash=False))
+        """A copy on every worker. With one copy only, the scheduler runs every task that needs it where the
+        copy is (data locality), and one worker does the work of all (measured: 2 workers at 0.97x of one core
+        on a 512-sample minibatch). Workers warm up in a thread, so a starting worker does not hold this up."""
+        return self._call(lambda: self.client.scatter(obj, hash=False, broadcast=True))
 
     def _call(self, fn: Callable[[], Any]) -> Any:
         comm_closed = distributed.comm.core.CommClosedError

@@ -26,6 +26,7 @@ import math
 import numpy as np
 from numba import njit
 
+from hw_models.jitcache import drop_stale_cache
 from toolchain.lif.forward import tau_runs
 from toolchain.lif.kernels import psp, psp_integral
 
@@ -37,7 +38,7 @@ RULE_FIRST_SPIKE, RULE_SPIKE_COUNT, RULE_MAX_VOLTAGE, RULE_INTEGRATED_VOLTAGE = 
 STATUS_OK, STATUS_OVERFLOW = 0, -1
 
 
-@njit(cache=False)
+@njit(cache=True)
 def softmax_ce(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
     """-log softmax(logits)[label] and its gradient softmax - onehot, with log(sum) through log1p."""
     n = logits.shape[0]
@@ -57,7 +58,7 @@ def softmax_ce(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
     return log_z - (logits[label] - logits[top]), grad
 
 
-@njit(cache=False)
+@njit(cache=True)
 def voltage_loss(y: np.ndarray, label: int, code: np.ndarray, gain: float, normalize: bool, eps: float
                  ) -> tuple[float, np.ndarray]:
     """Coded cross-entropy on readout observables ``y``: logits = gain C z, z = y (or y / rms(y)); returns the
@@ -75,7 +76,7 @@ def voltage_loss(y: np.ndarray, label: int, code: np.ndarray, gain: float, norma
     return value, d_z
 
 
-@njit(cache=False)
+@njit(cache=True)
 def first_spikes(times: np.ndarray, neurons: np.ndarray, n_out: int) -> np.ndarray:
     """Index of each output's first spike (-1 if silent); the spikes are in time order."""
     first = np.full(n_out, -1, np.int64)
@@ -84,7 +85,7 @@ def first_spikes(times: np.ndarray, neurons: np.ndarray, n_out: int) -> np.ndarr
     return first
 
 
-@njit(cache=False)
+@njit(cache=True)
 def first_spike_loss(times, neurons, label, n_out, t_end, tau0, tau1, alpha):
     """First-spike CE with the EventProp regulariser; returns (loss, dL/dt per spike, status)."""
     first = first_spikes(times, neurons, n_out)
@@ -105,7 +106,7 @@ def first_spike_loss(times, neurons, label, n_out, t_end, tau0, tau1, alpha):
     return ce + alpha * (growth - 1.0), d_times, STATUS_OK
 
 
-@njit(cache=False)
+@njit(cache=True)
 def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
     """CE on (time-weighted, if ``tau_count`` is finite) spike counts; returns (loss, dL/dt per spike)."""
     weighted = math.isfinite(tau_count)
@@ -123,7 +124,7 @@ def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
     return value, d_times
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _argmax(x: np.ndarray) -> int:
     best = 0
     for c in range(1, x.shape[0]):
@@ -132,7 +133,7 @@ def _argmax(x: np.ndarray) -> int:
     return best
 
 
-@njit(cache=False)
+@njit(cache=True)
 def decide(rule, times, neurons, n_out, vmax, vint, code):
     """The decision rules of :mod:`toolchain.decode` (ties: lowest index; no output spike: -1). ``code``:
     the output code (the identity when there is none)."""
@@ -160,7 +161,7 @@ def decide(rule, times, neurons, n_out, vmax, vint, code):
     return best
 
 
-@njit(cache=False)
+@njit(cache=True)
 def integrated_readout(arr_t, arr_src, w, a, b, t_end):
     """vint_o = integral_0^T V_o dt = sum_{arrivals m < T} W[j_m, o] H_o(T - t_m), H evaluated once per arrival
     and run of outputs with equal time constants."""
@@ -178,7 +179,7 @@ def integrated_readout(arr_t, arr_src, w, a, b, t_end):
     return vint
 
 
-@njit(cache=False)
+@njit(cache=True)
 def integrated_reverse(arr_t, arr_src, w, a, b, t_end, c_int):
     """dL/dW of the readout hop and dL/dt of every arrival for a loss on vint only (``c_int = dL/dvint``):
     dL/dW[j, o] = sum_{m: j_m = j} c_o H_o(T - t_m),  dL/dt_m = -sum_o c_o W[j_m, o] h_o(T - t_m)."""
@@ -202,3 +203,6 @@ def integrated_reverse(arr_t, arr_src, w, a, b, t_end, c_int):
                 acc -= c_int[o] * w[j, o] * h
             a_pre[m] += acc
     return dw, a_pre
+
+
+drop_stale_cache(softmax_ce)  # numba's disk cache, dropped when any kernel source changes

@@ -15,18 +15,16 @@ dropped when any kernel it calls changes.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from numba import njit, types
 from numba.typed import List
 
-from hw_models.atomic import atomic_write_text
 from hw_models.errors import InputError
+from hw_models.jitcache import drop_stale_cache
 from toolchain.decode import RULES
 from toolchain.dist.reduce import tree_sum
 from toolchain.grad import batch_kernels as bk
@@ -87,19 +85,19 @@ def supports(net: Network, loss: Loss) -> bool:
 N_PRE, N_POST, P_W, P_REC, P_ALPHA, P_BETA, NEURON, G_W, G_REC, G_TH = range(10)
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def _row(per_sample: np.ndarray, s: np.int64) -> np.int64:
     """Row ``s`` of a per-sample table, or row 0 of a table shared by every sample."""
     return s if per_sample.shape[0] > 1 else np.int64(0)
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def _mat(buf: np.ndarray, offset: np.int64, n: np.int64, m: np.int64) -> np.ndarray:
     """The (n, m) matrix stored at ``offset`` of a flat buffer (a view)."""
     return buf[offset:offset + n * m].reshape((n, m))
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end, loss_kind, loss_par,
             loss_code, dec_code, rule, label, want_grad, method, max_spikes, grads, counts, losses, decisions, status):
     """Forward pass, loss, decision and (``want_grad``) reverse pass of sample ``s``, written into slot ``s``."""
@@ -200,33 +198,7 @@ def _chunk(first, last, in_t, in_c, offsets, labels, pbuf, lay, delays, rec_dela
 
 
 # -- Python entry points -----------------------------------------------------------------------------------
-#: the sources of every kernel :func:`_chunk` runs; numba's cache only watches this file, so a change in any of
-#: them drops the cached machine code (:func:`_drop_stale_cache`)
-_KERNEL_SOURCES = ("lif/kernels.py", "lif/forward.py", "grad/fp_reverse.py", "grad/batch_kernels.py",
-                   "grad/batched.py")
-
-
-def _drop_stale_cache() -> None:
-    """Delete numba's cached :func:`_chunk` when the kernels it calls have changed since it was written."""
-    root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256(b"".join((root / name).read_bytes() for name in _KERNEL_SOURCES)).hexdigest()
-    try:
-        cache_dir = Path(_chunk._cache._cache_path)
-    except AttributeError:  # another numba: nothing to compare with
-        return
-    stamp = cache_dir / "batched-kernels.sha256"
-    if stamp.is_file() and stamp.read_text().strip() == digest:
-        return
-    for old in cache_dir.glob("batched._chunk-*"):
-        old.unlink(missing_ok=True)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(stamp, digest)
-    except OSError:
-        pass  # a read-only install: numba will not cache either
-
-
-_drop_stale_cache()
+drop_stale_cache(_chunk)  # numba's disk cache, dropped when any kernel source changes (hw_models.jitcache)
 _POOLS: dict[int, ThreadPoolExecutor] = {}
 
 

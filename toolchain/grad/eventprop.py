@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from hw_models.jitcache import drop_stale_cache
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward
 from toolchain.lif.kernels import VDOT_FLOOR, advance, decay
@@ -46,7 +47,7 @@ from toolchain.losses import LossValue
 from toolchain.network import Network
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _backwards(lam_v, lam_i, dt, tau_s, tau_m, source, memo):
     """One neuron's adjoint integrated backwards over dt (exact, constant source dl_V/dV = ``source``).
 
@@ -65,7 +66,7 @@ def _backwards(lam_v, lam_i, dt, tau_s, tau_m, source, memo):
     return lv * eb - source, lam_i * ea + a * lv * h - source * (1.0 - ea), memo
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def _record(seg, n_seg, i, t_lo, t_hi, lam_v, lam_i, source):
     """Append the event-free segment (t_lo, t_hi) of neuron i with the adjoint at t_hi (if recording)."""
     if seg.shape[0] == 0 or t_hi <= t_lo or (lam_v == 0.0 and lam_i == 0.0 and source == 0.0):
@@ -74,7 +75,7 @@ def _record(seg, n_seg, i, t_lo, t_hi, lam_v, lam_i, source):
     return n_seg + 1
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec, rec_delay, tau_s, tau_m,
                    theta, t_end, t_max, jump, kink, kink_slope, source, record):
     """One layer backwards in time. Spiking layer: sp_* are its spikes, d_t = dl/dt per spike.
@@ -164,7 +165,7 @@ def _adjoint_layer(sp_t, sp_n, sp_i, d_t, arr_t, arr_src, w_fp, rec_fp, has_rec,
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(8)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _tau_integrals(seg, sp_t, sp_n, arr_t, arr_src, w_fp, rec_fp, has_rec, rec_delay, tau_s, tau_m, theta,
                    source, gl_x, gl_w):
     """dL/dtau_s,i = -(1/tau_s) int lambda_I I_p dt and dL/dtau_m,i = (1/tau_m) int lambda_V (I_p - V) dt at
@@ -278,3 +279,6 @@ def gradients(net: Network, fwd: Forward, loss: LossValue, taus: bool = False) -
         if taus:
             _tau_grads(grads, layer, net, seg, sp.times, sp.neurons, arr_t, arr_src, rec, np.zeros(n))
     return grads
+
+
+drop_stale_cache(_backwards)  # numba's disk cache, dropped when any kernel source changes

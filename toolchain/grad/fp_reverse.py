@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from hw_models.jitcache import drop_stale_cache
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward, tau_runs
 from toolchain.lif.kernels import (
@@ -45,7 +46,7 @@ from toolchain.losses import LossValue
 from toolchain.network import Network
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _spike_adjoint(a_seed: float, z: float, current: float, theta: float, b: float) -> tuple[float, float]:
     """A spike whose own later spikes sum to ``z`` = Z_i(t_k^+): g_k = (dl/dt_k + theta beta Z) / Vdot_k, and
     its share of dL/dtheta_i, g_k + Z."""
@@ -53,7 +54,7 @@ def _spike_adjoint(a_seed: float, z: float, current: float, theta: float, b: flo
     return g, g + z
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def _decay_factors(s, a, b, runs, f_a, f_b, f_h):
     """f_a, f_b, f_h[i] = exp(-a_i s), exp(-b_i s), h_i(s): one :func:`decay` per run of equal (a, b)."""
     for r in range(runs.shape[0] - 1):
@@ -63,7 +64,7 @@ def _decay_factors(s, a, b, runs, f_a, f_b, f_h):
         f_h[runs[r]:runs[r + 1]] = hd
 
 
-@njit(cache=False, fastmath={"reassoc"})
+@njit(cache=True, fastmath={"reassoc"})
 def _read_sums(j, weights, grad, y, z, a):
     """An arrival from neuron j reads every post neuron's sums: dL/dW[j, i] -= Y_i, and it returns
     dL/dt of the presynaptic spike, sum_i W[j, i] (Z_i - a_i Y_i) (summed in any order: vectorised)."""
@@ -74,7 +75,7 @@ def _read_sums(j, weights, grad, y, z, a):
     return acc
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta,
                      t_end):
     n_pre, n = w.shape
@@ -157,7 +158,7 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
     return dw, drec, dth, a_pre, g_spike
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _tau_spiking(sp_t, sp_n, g_spike, arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta):
     """dL/dalpha_i and dL/dbeta_i of a spiking layer from the per-spike g_k (arrivals sorted by time)."""
     n = w.shape[1]
@@ -188,7 +189,7 @@ def _tau_spiking(sp_t, sp_n, g_spike, arr_t, arr_src, w, rec_w, has_rec, rec_del
     return d_a, d_b
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _tau_leaky(arr_t, arr_src, w, a, b, t_end, tmax, c_max, c_int):
     """dL/dalpha_o and dL/dbeta_o of a leaky-integrator readout: c_max d vmax + c_int d vint, where
     d vmax/dp = sum_{a < t*} W h_p(t* - a) (envelope theorem) and d vint/dp = sum_{a < T} W H_p(T - a)."""
@@ -218,7 +219,7 @@ def _rates_to_taus(grads: Grads, layer: int, net: Network, d_a: np.ndarray, d_b:
     grads["tau_mem"][layer] = -d_b / net.tau_mem[layer] ** 2
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _reverse_leaky(arr_t, arr_src, w, a, b, t_end, tmax, kink, kink_slope, c_max, c_int):
     n_pre, n = w.shape
     dw = np.zeros((n_pre, n))
@@ -282,3 +283,6 @@ def gradients(net: Network, fwd: Forward, loss: LossValue, taus: bool = False) -
         if rec is not None:
             grads["recurrent"][layer] = drec
     return grads
+
+
+drop_stale_cache(_spike_adjoint)  # numba's disk cache, dropped when any kernel source changes

@@ -42,6 +42,7 @@ import numpy as np
 from numba import njit
 
 from hw_models.errors import InputError
+from hw_models.jitcache import drop_stale_cache
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward
 from toolchain.lif.kernels import decay, psp_integral
@@ -53,7 +54,7 @@ KAPPA_SILENT = 1.0
 KAPPA_MAX = 4.0
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _spsp(arr_t, arr_src, post_t, post_n, a, b, n_pre, n_post):
     """S-PSP ``e (n_pre, n_post)`` and reset sums ``R (n_post)`` of one layer (strict causality g < t_f).
 
@@ -103,7 +104,7 @@ def _spsp(arr_t, arr_src, post_t, post_n, a, b, n_pre, n_post):
     return e, r
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _silent_terms(arr_t, arr_src, post_t, post_n, a, b, n_pre, silent, t_end, delay):
     """``ybar[j, i] = sum_{g in F_j} H_i(t_end - g) / t_end`` for silent post neurons i (zero elsewhere) and
     ``sigma[i] = sum_f H_i(t_f - delay) / t_end`` (the effect ratio of a silent pre neuron)."""
@@ -184,3 +185,6 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
         ratio = np.where(o_pre[:, None] > 0, e / np.maximum(o_pre, 1.0)[:, None], sigma[None, :])
         delta = (w * ratio) @ g
     return grads
+
+
+drop_stale_cache(_spsp)  # numba's disk cache, dropped when any kernel source changes

@@ -10,8 +10,8 @@ One ``Scan`` step is one chip step (``docs/onnx.md`` draws the graph and proves 
 * event delivery: the step's events are ``m @ W`` (one matrix product), and the sums of the positive
   and of the negative contributions bound every partial sum of xylosim's event order. When no target
   can leave int16 (``x + pos <= 32767`` and ``x + neg >= -32768``) no saturating add clips, so the
-  ordered result is ``x + m @ W``; otherwise an ``If`` takes the exact branch, a ``Loop`` over the
-  active sources in xylosim's order, each ``clip(x + m_s w_s)`` (m_s equal adds saturate like one);
+  ordered result is ``x + m @ W``; otherwise an ``If`` takes the exact branch: on the targets that may
+  saturate, the sources' saturating adds ``clip(x + m_s w_s)`` composed as clamps in xylosim's order;
 * integrate-then-decay with ``decay(x) = max(floor(x 2**-d), min(x, 1))`` (floor, at least 1 in
   magnitude), the int16 wrap of ``-decay(v)``, the four saturations;
 * spikes: ``min(max(floor(v / th), 0), cap - n0)`` for ``th > 0``; for ``th <= 0`` the count is the
@@ -121,7 +121,8 @@ class _Step:
 
         Three tiers, each exact where it is taken: a cheap bound (event count times the column's largest
         weight) proves no partial sum leaves int16 -> ``x + m @ W``; else the precise bound (the sums of
-        the positive and the negative contributions) -> ``x + m @ W``; else the ordered event loop.
+        the positive and the negative contributions) -> ``x + m @ W``; else the composed clamps on
+        the risky targets (:meth:`_ordered_delivery`).
         """
         g, cfg = self.g, self.cfg
         w_in, w_rec = _event_matrices(cfg)
@@ -169,7 +170,7 @@ class _Step:
         pn4 = precise.op("Reshape", pn, g.const([-1, 2, s, n], np.int64))
         fast_out = fast.op("Add", isyn, fast.op("ReduceSum", pn4, g.const([1], np.int64), keepdims=0))
         exact = precise.subgraph("exact_")
-        exact_out = self._ordered_delivery(exact, isyn, x_t, spk, np.concatenate([w_in, w_rec]))
+        exact_out = self._ordered_delivery(exact, isyn, x_t, spk, pn, np.concatenate([w_in, w_rec]))
         tier2 = precise.op("LessOrEqual", self._excess(precise, pn4, precise.op(
             "Unsqueeze", isyn, g.const([1], np.int64))), g.const(0.0))
         precise_out = precise.op("If", tier2,
@@ -196,27 +197,49 @@ class _Step:
                       g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(shape)))
         return g.op("ReduceMax", excess, keepdims=0)
 
-    def _ordered_delivery(self, g: Graph, isyn: str, x_t: str, spk: str, w_all: np.ndarray) -> str:
-        """xylosim's order: sources (input channels, then hidden pres) ascending, each add saturating."""
-        onnx = g.onnx
-        m_all = g.op("Concat", x_t, spk, axis=1)  # (B, N_in + N)
-        active = g.op("NonZero", g.op("Greater", g.op("ReduceMax", m_all, axes=[0], keepdims=0), g.const(0.0)))
-        active = g.op("Reshape", active, g.const([-1], np.int64))
-        trips = g.op("Squeeze", g.op("Shape", active), g.const([0], np.int64))
-        body = g.subgraph("event_")
-        it, cond, y = body.name("iter"), body.name("cond"), body.name("isyn")
-        src = body.op("Gather", active, it)
-        m = body.op("Reshape", body.op("Gather", m_all, src, axis=1), g.const([-1, 1, 1], np.int64))
-        w = body.op("Gather", g.const(w_all.astype(np.float32), hint="w_events"), src, axis=0)
-        y2 = body.op("Clip", body.op("Add", y, body.op("Mul", m, w)), self.lo, self.hi)
-        cond2 = body.op("Identity", cond)
-        f = onnx.TensorProto.FLOAT
-        graph = body.build("event", [onnx.helper.make_tensor_value_info(it, onnx.TensorProto.INT64, []),
-                                     onnx.helper.make_tensor_value_info(cond, onnx.TensorProto.BOOL, []),
-                                     onnx.helper.make_tensor_value_info(y, f, None)],
-                           [onnx.helper.make_tensor_value_info(cond2, onnx.TensorProto.BOOL, []),
-                            onnx.helper.make_tensor_value_info(y2, f, None)])
-        return g.op("Loop", trips, "", isyn, body=graph)
+    def _ordered_delivery(self, g: Graph, isyn: str, x_t: str, spk: str, pn: str, w_all: np.ndarray) -> str:
+        """xylosim's order (sources: input channels, then hidden pres, ascending; each add saturating),
+        on the target columns that may saturate; every other column is ``x + pos + neg``.
+
+        Source ``s`` acts on a target as ``f_s(x) = clip(x + m_s w_s, lo, hi)`` (``m_s`` equal adds saturate
+        like one). Clamps compose into clamps: ``f(x) = min(max(x + C, L), H)`` with ``L <= H``, and
+        "``(C1, L1, H1)`` then ``(C2, L2, H2)``" is ``(C1 + C2, clip(L1 + C2, L2, H2), clip(H1 + C2, L2, H2))``.
+        Combining neighbours pairwise keeps the order, so ``ceil(log2 K)`` vectorised levels give the
+        ordered result exactly (every value an integer below 2**24: :func:`_check_exact`).
+        """
+        n_cols = self.s * self.n
+        x = g.op("Reshape", isyn, g.const([-1, n_cols], np.int64))  # (B, S*N)
+        pn3 = g.op("Reshape", pn, g.const([-1, 2, n_cols], np.int64))  # (B, 2, S*N): pos, neg
+        summed = g.op("Add", x, g.op("ReduceSum", pn3, g.const([1], np.int64), keepdims=0))
+        excess = g.op("Sub", g.op("Mul", g.op("Add", pn3, g.op("Unsqueeze", x, g.const([1], np.int64))),
+                                  g.const(np.array([1.0, -1.0]).reshape(1, 2, 1))),
+                      g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(1, 2, 1)))
+        risky = g.op("Greater", g.op("ReduceMax", excess, axes=[0, 1], keepdims=0), g.const(0.0))
+        cols = g.op("Reshape", g.op("NonZero", risky), g.const([-1], np.int64))  # (k,)
+        m_all = g.op("Concat", x_t, spk, axis=1)  # (B, K)
+        w = g.op("Gather", g.const(w_all.reshape(len(w_all), -1).astype(np.float32), hint="w_events"), cols, axis=1)
+        c = g.op("Mul", g.op("Unsqueeze", m_all, g.const([2], np.int64)), g.op("Unsqueeze", w, g.const([0], np.int64)))
+        lo = g.op("Expand", self.lo, g.op("Shape", c))
+        hi = g.op("Expand", self.hi, g.op("Shape", c))
+        parts, k = [c, lo, hi], len(w_all)  # (B, K, k) each: the composed maps of runs of sources
+        axis1 = g.const([1], np.int64)
+
+        def take(t: str, start: int, stop: int, step: int = 1) -> str:
+            return g.op("Slice", t, g.const([start], np.int64), g.const([stop], np.int64), axis1,
+                        g.const([step], np.int64))
+
+        while k > 1:
+            even = k - k % 2
+            (c1, l1, h1), (c2, l2, h2) = ([take(t, first, even, 2) for t in parts] for first in (0, 1))
+            merged = [g.op("Add", c1, c2)] + [g.op("Min", g.op("Max", g.op("Add", b, c2), l2), h2) for b in (l1, h1)]
+            parts = merged if k == even else [g.op("Concat", m, take(t, even, k), axis=1)
+                                              for m, t in zip(merged, parts, strict=True)]
+            k = (k + 1) // 2
+        c_all, l_all, h_all = (g.op("Squeeze", t, axis1) for t in parts)  # (B, k)
+        exact = g.op("Min", g.op("Max", g.op("Add", g.op("Gather", x, cols, axis=1), c_all), l_all), h_all)
+        index = g.op("Expand", g.op("Unsqueeze", cols, g.const([0], np.int64)), g.op("Shape", exact))
+        out = g.op("ScatterElements", summed, index, exact, axis=1)
+        return g.op("Reshape", out, g.const([-1, self.s, self.n], np.int64))
 
     # -- neurons ----------------------------------------------------------------------------------
     def integrate(self, isyn: str, v: str) -> tuple[str, str]:

@@ -28,6 +28,7 @@ import numpy as np
 from numba import njit
 
 from hw_models.errors import InputError
+from hw_models.jitcache import drop_stale_cache
 from toolchain.lif.kernels import (
     METHOD_AUTO,
     METHOD_NUMERIC,
@@ -93,14 +94,14 @@ class Forward:
 
 
 # -- compiled kernels -------------------------------------------------------------------------------
-@njit(cache=False)
+@njit(cache=True)
 def _grow(out_t, out_n, out_i):
     """Double the spike buffers."""
     return (np.concatenate((out_t, np.empty_like(out_t))), np.concatenate((out_n, np.empty_like(out_n))),
             np.concatenate((out_i, np.empty_like(out_i))))
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t_end, method,
                     max_spikes):
     """A layer with recurrent weights: one event queue for the whole layer.
@@ -171,14 +172,14 @@ def _simulate_layer(arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta, t
     return out_t[:n_out], out_n[:n_out], out_i[:n_out], True
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _psp_peak(a, b):
     """Time s_peak of the maximum of the unit PSP h, and h(s_peak) inflated by 1e-9 (a safe bound)."""
     s_peak = stationary_time(0.0, 1.0, a, b)
     return s_peak, psp(s_peak, a, b) * (1.0 + 1e-9)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def tau_runs(a, b):
     """Start indices of the runs of consecutive neurons with equal (a, b), then n: [0, n] for a layer
     with uniform time constants."""
@@ -193,7 +194,7 @@ def tau_runs(a, b):
     return starts[:m + 1]
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _interval_ends(arr_t, t_end):
     """Ends of the event-free intervals (the distinct arrival times before t_end, then t_end) and, for
     interval k, the arrivals at its end: indices first[k] to first[k + 1] (none at t_end)."""
@@ -214,7 +215,7 @@ def _interval_ends(arr_t, t_end):
     return ends[:n_int + 1], first[:n_int + 2]
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _interval_table(ends, a, b, s_peak, h_peak, table):
     """:func:`kernels.interval_decays` in columns 0-2 and, in column 3, max_{s <= span} h(s) (a safe bound)."""
     interval_decays(ends, a, b, table)
@@ -228,7 +229,7 @@ def _interval_table(ends, a, b, s_peak, h_peak, table):
 _DONE, _FULL, _RUNAWAY = 0, 1, 2
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def _may_cross(v, c, v_end, c_end, b, theta, h_max):
     """Whether V can reach theta on an event-free interval, from the state (v, c) at its start and the state
     (v_end, c_end) at its end if no spike came (branch-free).
@@ -241,7 +242,7 @@ def _may_cross(v, c, v_end, c_end, b, theta, h_max):
     return (v_end >= theta) | peak
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _sweep_run(k, n_out, ends, first, arr_src, w, a, b, theta, h_peak, table, method, max_spikes, v, cur,
                first_neuron, out_t, out_n, out_i):
     """A run of neurons (numbered from ``first_neuron`` in the layer) that share (a, b) and so the decay
@@ -317,7 +318,7 @@ def _sweep_run(k, n_out, ends, first, arr_src, w, a, b, theta, h_peak, table, me
     return k, n_out, _DONE
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _time_order(out_t, out_n, out_i, n_out, t_end):
     """The spikes in time order (stable: ties keep their order): a counting sort into about one time bin per
     spike, then an insertion sort, which has next to nothing left to move."""
@@ -347,7 +348,7 @@ def _time_order(out_t, out_n, out_i, n_out, t_end):
     return out_t[perm], out_n[perm], out_i[perm]
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spikes):
     """A layer without recurrent weights, over the event-free intervals between arrivals. Its neurons are
     independent given the arrivals, so each run of neurons with equal (tau_syn, tau_mem) is swept on its
@@ -380,7 +381,7 @@ def _simulate_independent(arr_t, arr_src, w, a, b, theta, t_end, method, max_spi
     return t, nrn, i_s, True
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _leaky_readout(arr_t, arr_src, w, a, b, t_end):
     n = w.shape[1]
     vmax = np.zeros(n)
@@ -505,3 +506,6 @@ def voltage_trace(net: Network, result: Forward, layer: int, times) -> np.ndarra
         for f, i in zip(own.times, own.neurons, strict=True):
             out[:, i] -= np.where(times > f, theta[i] * np.exp(-b[i] * np.clip(times - f, 0, None)), 0.0)
     return out
+
+
+drop_stale_cache(_grow)  # numba's disk cache, dropped when any kernel source changes

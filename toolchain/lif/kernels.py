@@ -22,6 +22,8 @@ import math
 import numpy as np
 from numba import njit
 
+from hw_models.jitcache import drop_stale_cache
+
 #: Closed forms are used automatically (METHOD_AUTO); METHOD_NUMERIC forces the bracketed solver.
 METHOD_AUTO = 0
 METHOD_NUMERIC = 1
@@ -30,7 +32,7 @@ METHOD_NUMERIC = 1
 VDOT_FLOOR = 1e-9
 
 
-@njit(cache=False, fastmath=False)
+@njit(cache=True, fastmath=False)
 def psp(s: float, a: float, b: float) -> float:
     """h(s): membrane response to a unit charge at s = 0 (0 for s <= 0)."""
     if s <= 0.0:
@@ -43,7 +45,7 @@ def psp(s: float, a: float, b: float) -> float:
     return (math.exp(-a * s) - math.exp(-b * s)) / (b - a)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_slope(s: float, a: float, b: float) -> float:
     """h'(s) = exp(-b s) - a h(s) (0 for s <= 0)."""
     if s <= 0.0:
@@ -51,7 +53,7 @@ def psp_slope(s: float, a: float, b: float) -> float:
     return math.exp(-b * s) - a * psp(s, a, b)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_integral(s: float, a: float, b: float) -> float:
     """H(s) = integral_0^s h = ((1 - exp(-a s)) / a - h(s)) / b (0 for s <= 0)."""
     if s <= 0.0:
@@ -68,7 +70,7 @@ SHORT_SPAN = 1.0 / 16.0
 _INV_FACTORIAL = 1.0 / np.cumprod(np.concatenate(([1.0], np.arange(1.0, 11.0))))
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def _taylor(y: float, shift: int) -> float:
     """sum_{n=0}^{9} c_n y^n with c_n = 1 / (n + shift)!: exp(y) for shift 0, (exp(y) - 1) / y for shift 1.
 
@@ -82,7 +84,7 @@ def _taylor(y: float, shift: int) -> float:
     return low + y4 * (mid + y4 * (c[8] + c[9] * y))
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def decay(s: float, a: float, b: float) -> tuple[float, float, float]:
     """(exp(-a s), exp(-b s), h(s)) for s >= 0, with h(s) = exp(-a s) s phi(d s), phi(x) = (1 - e^{-x}) / x.
 
@@ -107,7 +109,7 @@ def decay(s: float, a: float, b: float) -> tuple[float, float, float]:
     return ea, eb, (ea - eb) * inv_d
 
 
-@njit(cache=False)
+@njit(cache=True)
 def interval_decays(ends, a: float, b: float, table: np.ndarray) -> None:
     """Row k of ``table``: :func:`decay` over the span of interval k, ``ends[k] - ends[k - 1]`` (from 0 for k = 0)."""
     t_prev = 0.0
@@ -116,7 +118,7 @@ def interval_decays(ends, a: float, b: float, table: np.ndarray) -> None:
         t_prev = ends[k]
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, float]:
     """Exact free evolution over ``s``: returns (V(s), I(s))."""
     if s <= 0.0:
@@ -125,19 +127,19 @@ def advance(v0: float, i0: float, s: float, a: float, b: float) -> tuple[float, 
     return v0 * eb + i0 * h, i0 * ea
 
 
-@njit(cache=False)
+@njit(cache=True)
 def voltage_slope(v: float, i: float, b: float) -> float:
     """dV/dt = I - b V."""
     return i - b * v
 
 
-@njit(cache=False, inline="always")
+@njit(cache=True, inline="always")
 def spike_slope(i: float, theta: float, b: float) -> float:
     """dV/dt just before a spike, I(t^-) - b theta, floored at VDOT_FLOOR * b * theta."""
     return max(i - b * theta, VDOT_FLOOR * b * theta)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def stationary_time(v0: float, i0: float, a: float, b: float) -> float:
     """Time s* > 0 of the single extremum of V(s) = v0 e^{-bs} + i0 h(s), or inf if there is none.
 
@@ -156,7 +158,7 @@ def stationary_time(v0: float, i0: float, a: float, b: float) -> float:
     return s if s > 0.0 else math.inf
 
 
-@njit(cache=False)
+@njit(cache=True)
 def lambert_w0(z: float) -> float:
     """Principal branch W0(z) for z in [-1/e, 0], by Halley iteration from a branch-point series."""
     if z <= -1.0 / math.e:
@@ -176,7 +178,7 @@ def lambert_w0(z: float) -> float:
     return w
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _newton_bracketed(v0: float, i0: float, theta: float, a: float, b: float, hi: float) -> float:
     """First root of V(s) = theta in [0, hi], given V(0) < theta <= V(hi) and V rising up to that root.
 
@@ -216,7 +218,7 @@ def _newton_bracketed(v0: float, i0: float, theta: float, a: float, b: float, hi
     return s
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _quadratic_root(v0: float, i0: float, theta: float, b: float, hi: float) -> float:
     """tau_mem = 2 tau_syn: with x = exp(-b s) and c = i0 / b, V = -c x^2 + (v0 + c) x; solve V = theta."""
     c = i0 / b
@@ -235,7 +237,7 @@ def _quadratic_root(v0: float, i0: float, theta: float, b: float, hi: float) -> 
     return min(max(-math.log(best) / b, 0.0), hi)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def _lambert_root(v0: float, i0: float, theta: float, b: float, hi: float) -> float:
     """tau_mem = tau_syn: V = (v0 + i0 s) e^{-b s} = theta gives s = -w/b - v0/i0 with w = W0(z),
     z = -b theta / i0 * exp(-b v0 / i0)."""
@@ -247,7 +249,7 @@ def _lambert_root(v0: float, i0: float, theta: float, b: float, hi: float) -> fl
     return min(max(s, 0.0), hi)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def crossing_from(v0: float, i0: float, v_end: float, i_end: float, theta: float, a: float, b: float,
                   span: float, method: int) -> float:
     """:func:`next_crossing` when the state (v_end, i_end) at the end of the interval is already known."""
@@ -275,7 +277,7 @@ def crossing_from(v0: float, i0: float, v_end: float, i_end: float, theta: float
     return _newton_bracketed(v0, i0, theta, a, b, hi)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def next_crossing(v0: float, i0: float, theta: float, a: float, b: float, span: float,
                   method: int) -> float:
     """First s in (0, span] with V(s) = theta, starting from V(0) = v0 < theta, I(0) = i0; inf if none."""
@@ -292,7 +294,7 @@ def crossing(v0: float, i0: float, theta: float, tau_syn: float, tau_mem: float,
                                float(span), METHOD_NUMERIC if numeric else METHOD_AUTO))
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
     """h(s) elementwise."""
     out = np.empty(s.shape[0])
@@ -301,7 +303,7 @@ def psp_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
     return out
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_slope_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
     """h'(s) elementwise."""
     out = np.empty(s.shape[0])
@@ -310,7 +312,7 @@ def psp_slope_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
     return out
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_integral_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
     """H(s) elementwise."""
     out = np.empty(s.shape[0])
@@ -320,7 +322,7 @@ def psp_integral_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 # -- derivatives with respect to the rates (learned time constants, docs/gradients.md) -----------------
-@njit(cache=False)
+@njit(cache=True)
 def _phi_slope(x: float) -> float:
     """phi'(x) for phi(x) = (1 - e^{-x}) / x: (e^{-x} (1 + x) - 1) / x^2, by its Taylor series for |x| < 1/2
     (sum_{n >= 1} n (-x)^{n-1} (-1) / (n + 1)!, 24 terms: truncation below 1e-30)."""
@@ -334,7 +336,7 @@ def _phi_slope(x: float) -> float:
     return (math.expm1(-x) + x * math.exp(-x)) / (x * x)
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_rate_derivs(s: float, a: float, b: float) -> tuple[float, float]:
     """(dh/da, dh/db) of h(s) = exp(-a s) s phi((b - a) s) (zeros for s <= 0).
 
@@ -352,7 +354,7 @@ def psp_rate_derivs(s: float, a: float, b: float) -> tuple[float, float]:
     return -s * psp(s, a, b) - dhb, dhb
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_integral_rate_derivs(s: float, a: float, b: float) -> tuple[float, float]:
     """(dH/da, dH/db) of H(s) = ((1 - exp(-a s)) / a - h(s)) / b (zeros for s <= 0):
     dH/da = (s^2 phi'(a s) - dh/da) / b, dH/db = -(H + dh/db) / b."""
@@ -362,7 +364,7 @@ def psp_integral_rate_derivs(s: float, a: float, b: float) -> tuple[float, float
     return (s * s * _phi_slope(a * s) - dha) / b, -(psp_integral(s, a, b) + dhb) / b
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_rate_derivs_many(s: np.ndarray, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`psp_rate_derivs` elementwise."""
     da, db = np.empty(s.shape[0]), np.empty(s.shape[0])
@@ -371,10 +373,13 @@ def psp_rate_derivs_many(s: np.ndarray, a: float, b: float) -> tuple[np.ndarray,
     return da, db
 
 
-@njit(cache=False)
+@njit(cache=True)
 def psp_integral_rate_derivs_many(s: np.ndarray, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
     """:func:`psp_integral_rate_derivs` elementwise."""
     da, db = np.empty(s.shape[0]), np.empty(s.shape[0])
     for k in range(s.shape[0]):
         da[k], db[k] = psp_integral_rate_derivs(s[k], a, b)
     return da, db
+
+
+drop_stale_cache(psp)  # numba's disk cache, dropped when any kernel source changes

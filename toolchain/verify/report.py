@@ -5,7 +5,9 @@ Sections: accuracy of the float model, its chip-grid twin and the bit-accurate s
 requested vs realised, threshold factors, calibration candidates and the one kept) when ``NAME.report.json`` is
 known; firing rates per layer, float vs chip, with dead and saturated neurons; one sample's input raster, hidden
 raster(s) and readout voltages, float vs chip; the training curve (``metrics.jsonl``); confusion matrices with
-class names; provenance (package versions, seed, SHA-256 of network and configuration, date, command line).
+class names; the simulator checked against SynSense's xylosim on the first samples, when that check ran
+(:mod:`toolchain.verify.xylosim`); provenance (package versions, seed, SHA-256 of network and configuration, date,
+command line).
 """
 
 from __future__ import annotations
@@ -92,6 +94,8 @@ def to_dict(res: VerifyResult, compile_doc: dict | None = None, provenance: dict
         "firing_rates": [{k: v for k, v in r.items() if not k.startswith("per_neuron")} for r in firing_rates(res)],
         "seconds": {k: res.models[k].seconds for k in ORDER},
     }
+    if res.xylosim is not None:
+        d["xylosim"] = res.xylosim
     if compile_doc is not None:
         d["compile"] = compile_summary(compile_doc)
     if training:
@@ -214,6 +218,8 @@ def to_markdown(res: VerifyResult, figures: dict[str, str], compile_doc: dict | 
     lines += ["", "Integer states against the int16 rail (32767): "
               + "; ".join(f"{k} max |x| {v['max_abs']}, {100 * v['at_rail_fraction']:.3f} % at the rail"
                           for k, v in d["rails"].items()) + ".", ""]
+    if res.xylosim is not None:
+        lines += _xylosim_markdown(res.xylosim)
     if "sample" in figures:
         lines += ["## One sample, float vs chip", "",
                   f"Sample 0 (label {names[int(res.labels[0])]}): input raster, hidden spikes and the readout voltages "
@@ -240,6 +246,17 @@ def to_markdown(res: VerifyResult, figures: dict[str, str], compile_doc: dict | 
                   f"- configuration: {provenance['config']} (SHA-256 `{provenance['config_sha256']}`)",
                   f"- Python {provenance['python']}; {versions}", ""]
     return "\n".join(lines)
+
+
+def _xylosim_markdown(x: dict) -> list[str]:
+    lines = ["## Simulator vs xylosim", ""]
+    if not x["ran"]:
+        return lines + [f"Not checked: {x['summary']}.", ""]
+    lines.append(f"The bit-accurate simulator and SynSense's xylosim on the first {x['samples']} samples, every "
+                 f"record key ({', '.join(x['keys_compared'])}): "
+                 + ("**identical**." if x["identical"] else f"**they differ**: {x['divergence']}; differing entries: "
+                    + ", ".join(f"{k} {n}" for k, n in x["mismatches"].items() if n) + "."))
+    return lines + [""]
 
 
 def _compile_markdown(doc: dict) -> list[str]:

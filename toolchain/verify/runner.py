@@ -20,9 +20,9 @@ from toolchain.data import class_names
 from toolchain.data.inputs import network_inputs
 from toolchain.decode import decide
 from toolchain.dist import Executor, SerialExecutor
+from toolchain.dist.shards import map_shards
 from toolchain.lif.forward import Forward, forward, voltage_trace
 from toolchain.network import Network
-from toolchain.progress import progress_bar
 from toolchain.verify import chip_decode
 from toolchain.verify.chip_decode import RULE_ALIASES
 from toolchain.verify.models import chip_grid_network, layer_ids, recompile
@@ -57,6 +57,7 @@ class VerifyResult:
     n_hidden_layers: int = 1
     readout: str = "spiking"
     sample: dict = field(default_factory=dict)  # sample 0: raster, readout voltages float vs chip (float units)
+    xylosim: dict | None = None  # the simulator vs xylosim on the first samples (toolchain.verify.xylosim), if run
 
     def accuracy(self, name: str) -> float:
         return self.models[name].accuracy
@@ -66,29 +67,6 @@ def _confusion(labels: np.ndarray, pred: np.ndarray, n: int) -> np.ndarray:
     m = np.zeros((n, n + 1), np.int64)  # last column: no decision
     np.add.at(m, (labels, np.where(pred < 0, n, pred)), 1)
     return m
-
-
-#: samples per shard of verify's work: a progress step, and the unit an executor hands to a worker (samples are
-#: independent, so any split gives the same results)
-CHUNK = 100
-
-
-def _shards(n: int, executor: Executor) -> list[tuple[int, int]]:
-    """Contiguous sample ranges of at most :data:`CHUNK` samples, and at least two per worker where ``n`` allows."""
-    parts = max(-(-n // CHUNK), 1 if executor.workers == 1 else min(n, 2 * executor.workers))
-    bounds = np.linspace(0, n, parts + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
-
-
-def _map_shards(executor: Executor, fn, n: int, label: str, progress: bool, *shared) -> list:
-    """``fn`` over the shards of ``n`` samples, one round of shards per worker at a time (a progress step each)."""
-    shards, out = _shards(n, executor), []
-    with progress_bar(label, n, progress) as advance:
-        for first in range(0, len(shards), executor.workers):
-            group = shards[first:first + executor.workers]
-            out += executor.map(fn, group, *shared)
-            advance(sum(b - a for a, b in group))
-    return out
 
 
 def _forward_shard(bounds: tuple[int, int], net: Network, inputs: list, static: tuple) -> tuple:
@@ -111,8 +89,8 @@ def _forward_shard(bounds: tuple[int, int], net: Network, inputs: list, static: 
 def _float_model(name: str, net: Network, inputs, labels, t_end: float, rule: str, code, executor: Executor,
                  shared_inputs, progress: bool = False) -> ModelResult:
     start = time.perf_counter()
-    parts = _map_shards(executor, _forward_shard, len(labels), f"{name} model", progress, executor.share(net),
-                        shared_inputs, (t_end, rule, code))
+    parts = map_shards(executor, _forward_shard, len(labels), executor.share(net), shared_inputs, (t_end, rule, code),
+                       label=f"{name} model", progress=progress)
     pred = np.array([p for part in parts for p in part[0]])
     counts = [np.concatenate([part[1][k] for part in parts]) for k in range(len(parts[0][1]))]
     firsts = [np.concatenate([part[2][k] for part in parts]) for k in range(len(parts[0][2]))]
@@ -139,8 +117,8 @@ def _chip_model(net: Network, config: ChipConfig, report, rasters: np.ndarray, l
                 executor: Executor, progress: bool = False) -> tuple[ModelResult, dict, tuple]:
     start = time.perf_counter()
     static = ([layer_ids(report, layer) for layer in range(1, net.n_layers)], net.readout == "spiking", rule, code)
-    parts = _map_shards(executor, _chip_shard, len(labels), "bit-accurate simulation", progress,
-                        executor.share(config), executor.share(rasters), static)
+    parts = map_shards(executor, _chip_shard, len(labels), executor.share(config), executor.share(rasters), static,
+                       label="bit-accurate simulation", progress=progress)
     pred = np.concatenate([p[0] for p in parts])
     counts = [np.concatenate([p[1][k] for p in parts]) for k in range(len(parts[0][1]))]
     n_t = rasters.shape[1]
@@ -201,11 +179,15 @@ def _agreement(grid: ModelResult, chip: ModelResult, dt: float) -> list[dict]:
 
 def verify(net: Network, config: ChipConfig, task: str | None = None, split: str = "test",
            limit: int | None = None, task_options: dict | None = None,
-           compile_options: dict | None = None, progress: bool = False, executor: Executor | None = None
-           ) -> VerifyResult:
+           compile_options: dict | None = None, progress: bool = False, executor: Executor | None = None,
+           xylosim: int = 0) -> VerifyResult:
     """Run ``split`` of the network's task through the three views and compare them (``progress``: bars on
     stderr). ``executor`` (:mod:`toolchain.dist`) shares the samples out among workers; the result is the same on
-    any executor."""
+    any executor. ``xylosim``: the first that many samples also run on SynSense's xylosim and are compared with
+    the simulator bit for bit (:func:`toolchain.verify.xylosim.xylosim_check`; skipped with a note without
+    xylosim; 0: not checked)."""
+    if xylosim < 0:
+        raise InputError(f"xylosim must be a number of samples >= 0, got {xylosim}")
 
     meta = net.metadata
     task = task or meta.get("task")
@@ -230,13 +212,18 @@ def verify(net: Network, config: ChipConfig, task: str | None = None, split: str
     chip_res, rails, (sample_layers, sample_vmem_out) = _chip_model(net, config, report, rasters, labels, rule,
                                                                     code, executor, progress)
     sample_forward = forward(net, inputs[0], t_end)
+    oracle = None
+    if xylosim:
+        from toolchain.verify.xylosim import xylosim_check
+
+        oracle = xylosim_check(config, rasters[:xylosim], split)
     n_classes = net.layer_sizes[-1] if code is None else code.shape[0]
     names = meta.get("class_names") or class_names(task, n_classes)
     return VerifyResult(task, split, config.chip, config.dt, rule, labels,
                         {"float": float_res, "chip-grid": grid_res, "bit-accurate": chip_res},
                         _agreement(grid_res, chip_res, config.dt), rails, sample_layers, sample_forward,
                         list(names), rasters.shape[1], net.n_layers - 1, net.readout,
-                        _sample_readout(net, report, sample_forward, rasters[0], sample_vmem_out, config.dt))
+                        _sample_readout(net, report, sample_forward, rasters[0], sample_vmem_out, config.dt), oracle)
 
 
 def _sample_readout(net: Network, report, fwd: Forward, raster: np.ndarray, vmem_out: np.ndarray, dt: float
