@@ -240,9 +240,13 @@ class Network:
         """Write the network as JSON, atomically."""
         return atomic_write_text(path, self.to_json())
 
-    def parameters(self) -> dict[str, list[np.ndarray | None]]:
-        """The trainable arrays, keyed like the gradients: weights, recurrent, threshold."""
-        return {"weights": self.weights, "recurrent": self.recurrent, "threshold": self.threshold}
+    def parameters(self, taus: bool = False) -> dict[str, list[np.ndarray | None]]:
+        """The trainable arrays, keyed like the gradients: weights, recurrent, threshold (and the per-neuron
+        time constants tau_syn, tau_mem with ``taus``)."""
+        out = {"weights": self.weights, "recurrent": self.recurrent, "threshold": self.threshold}
+        if taus:
+            out.update({"tau_syn": self.tau_syn, "tau_mem": self.tau_mem})
+        return out
 
 
 def _json_scalar(value: Any) -> Any:

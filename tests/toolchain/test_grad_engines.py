@@ -56,17 +56,26 @@ def relative_error(g: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = Non
     return float(np.max(np.abs(g - ref)) / scale) if scale > 0 else float(np.max(np.abs(g), initial=0.0))
 
 
-def exercised(net, inputs, labels, loss, t_end=0.08) -> bool:
+def exercised(net, inputs, labels, loss, t_end=0.08, taus=False) -> bool:
     """Does the draw test anything? Every spiking layer fires (the readout too, when it spikes) and the
-    gradient is non-zero. About 40 % of the random draws fail this (a silent readout: zero gradient)."""
-    _, grads, stats = loss_and_grad(net, inputs, labels, loss, t_end, engine="fp")
+    gradient is non-zero (with ``taus``: the time-constant gradient too). About 40 % of the random draws fail
+    this (a silent readout: zero gradient)."""
+    _, grads, stats = loss_and_grad(net, inputs, labels, loss, t_end, engine="fp", taus=taus)
     spiking = stats.spike_counts if net.readout == "spiking" else stats.spike_counts[:-1]
-    return all(c.sum() > 0 for c in spiking) and np.abs(flatten(net, grads)).max() > 0
+    return all(c.sum() > 0 for c in spiking) and np.abs(flatten(net, grads)).max() > 0 and (
+        not taus or np.abs(group(grads, "tau_syn")).max() > 0 and np.abs(group(grads, "tau_mem")).max() > 0)
 
 
-def engines_agree(net, inputs, labels, loss, t_end=0.08, nonzero=True):
-    """All engines agree; with ``nonzero``, the compared gradients are not all zero (no vacuous pass)."""
-    results = {e: loss_and_grad(net, inputs, labels, loss, t_end, engine=e)
+def group(grads, name: str) -> np.ndarray:
+    """One parameter group's gradients (or FD mask), all layers, flat."""
+    return np.concatenate([g.ravel() for g in grads[name] if g is not None])
+
+
+def engines_agree(net, inputs, labels, loss, t_end=0.08, nonzero=True, taus=False):
+    """All engines agree; with ``nonzero``, the compared gradients are not all zero (no vacuous pass).
+    ``taus``: the time-constant gradients are compared too, and (with ``nonzero``) each of ``tau_syn`` and
+    ``tau_mem`` must be non-zero where finite differences are valid, and match them there on its own."""
+    results = {e: loss_and_grad(net, inputs, labels, loss, t_end, engine=e, taus=taus)
                for e in ("fp", "fp-forward", "eventprop", "finite-diff")}
     values = {e: r[0] for e, r in results.items()}
     assert len(set(values.values())) == 1, values  # the forward pass is shared: same loss bit for bit
@@ -82,6 +91,13 @@ def engines_agree(net, inputs, labels, loss, t_end=0.08, nonzero=True):
     mask = flatten(net, results["finite-diff"][2].fd_valid).astype(bool)
     for e in ("fp", "eventprop"):
         assert relative_error(flatten(net, results[e][1]), fd, mask) < 1e-5, e
+    for name in ("tau_syn", "tau_mem") if taus else ():
+        valid = group(results["finite-diff"][2].fd_valid, name)
+        fd_tau = group(results["finite-diff"][1], name)
+        if nonzero:
+            assert valid.any() and np.abs(fd_tau[valid]).max() > 0, name
+        for e in ("fp", "fp-forward", "eventprop"):
+            assert relative_error(group(results[e][1], name), fd_tau, valid) < 1e-5, (e, name)
     return results
 
 
@@ -115,7 +131,7 @@ def test_leaky_readout_engines_agree(case, which):
 @pytest.mark.parametrize("seed, t_end", [(1, 0.08), (6, 0.025)])
 @pytest.mark.parametrize("which", [0, 1])
 def test_leaky_readout_exact_engines_agree(seed, t_end, which):
-    """The leaky readout without finite differences: the property test above is xfail-ed (non-strict), so a broken
+    """The leaky readout without finite differences: while the property test above was a non-strict xfail, a broken
     leaky path passed it (mutation testing: every mutant of fp_reverse._reverse_leaky survived). Both draws
     have recurrent, delayed, per-neuron time constants and a maximum that sits on an arrival (a kink); in the
     short one, delayed hidden spikes reach the readout after t_end."""
@@ -134,6 +150,51 @@ def test_leaky_readout_exact_engines_agree(seed, t_end, which):
         assert all(g is None or np.abs(g).max() > 0 for g in results["fp"][1][name]), name
     for e in ("fp-forward", "eventprop"):
         assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases, which=st.integers(0, 1))
+def test_time_constant_gradients_agree_spiking_readout(case, which):
+    """Learned time constants: dL/dtau_syn and dL/dtau_mem per neuron, FP (both modes) vs EventProp vs finite
+    differences, on firing networks with non-zero tau gradients."""
+    net, inputs, labels = random_case(readout="spiking", **case)
+    assume(exercised(net, inputs, labels, SPIKING_LOSSES[which], taus=True))
+    engines_agree(net, inputs, labels, SPIKING_LOSSES[which], taus=True)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("which", [0, 1])
+def test_time_constant_gradients_agree_leaky_readout(seed, which):
+    """The same on a leaky-integrator readout (max- and integrated-voltage CE), per-neuron taus, recurrent
+    hidden layer on even seeds, delays; fixed draws that fire."""
+    net, inputs, labels = random_case(seed, [4, 6, 3], "general", seed % 2 == 0, "leaky-integrator", True,
+                                      per_neuron=True)
+    assert exercised(net, inputs, labels, LEAKY_LOSSES[which], taus=True)
+    engines_agree(net, inputs, labels, LEAKY_LOSSES[which], taus=True)
+
+
+@pytest.mark.parametrize("ratio", ["equal", "near", "double"])
+def test_time_constant_gradients_at_special_ratios(ratio):
+    """tau_mem = tau_syn (h = s e^{-a s}: the rate derivatives' limit), nearly equal (their series branch) and
+    tau_mem = 2 tau_syn (the closed-form crossing), multi-spike recurrent hidden layer."""
+    net, inputs, labels = random_case(3, [4, 6, 3], ratio, True, "spiking", True)
+    assert exercised(net, inputs, labels, SPIKING_LOSSES[0], taus=True)
+    results = engines_agree(net, inputs, labels, SPIKING_LOSSES[0], taus=True)
+    assert results["fp"][2].spike_counts[0].max() >= 2
+
+
+def test_default_gradients_have_no_time_constant_groups():
+    """Time-constant gradients are opt-in: the default result keeps its groups (and values) unchanged."""
+    net, inputs, labels = random_case(7, [4, 6, 3], "general", True, "spiking", True)
+    plain = loss_and_grad(net, inputs, labels, SPIKING_LOSSES[0], 0.08)[1]
+    with_taus = loss_and_grad(net, inputs, labels, SPIKING_LOSSES[0], 0.08, taus=True)[1]
+    assert set(plain) == {"weights", "recurrent", "threshold"} and set(with_taus) == set(plain) | {"tau_syn", "tau_mem"}
+    for name in plain:
+        for a, b in zip(plain[name], with_taus[name], strict=True):
+            assert (a is None and b is None) or np.array_equal(a, b)
+    with pytest.raises(InputError, match="hm2bp has no time-constant"):
+        loss_and_grad(net, inputs, labels, SpikeCountCE(), 0.08, engine="hm2bp", taus=True)
+
 
 def test_multi_spike_recurrent_case_is_really_exercised():
     """Guard against vacuous agreement: the standard case has multi-spike neurons, recurrent input and
@@ -167,10 +228,12 @@ def test_api_rejects_bad_requests():
         loss_and_grad(net, [([0.01], [7])], [0], FirstSpikeCE(), 0.05)
 
 
+@pytest.mark.parametrize("taus", [False, True])
 @pytest.mark.parametrize("dash_syn, dash_mem", [(2, 3), (3, 5), (4, 4)])
-def test_engines_agree_on_the_chip_grid(dash_syn, dash_mem):
+def test_engines_agree_on_the_chip_grid(dash_syn, dash_mem, taus):
     """Time constants from tau(dash) = -dt / ln(1 - 2^-dash) (dt = 1 ms, general ratios, and equal taus),
-    one dt of delay on every hop after the first and on recurrent connections, as the trainer uses."""
+    one dt of delay on every hop after the first and on recurrent connections, as the trainer uses; with
+    ``taus`` the time-constant gradients at those grid points (what chip-grid tau learning steps with)."""
     dt = 1e-3
     tau_syn, tau_mem = (-dt / np.log(1 - 2.0 ** -d) for d in (dash_syn, dash_mem))
     rng = np.random.default_rng(dash_syn * 10 + dash_mem)
@@ -178,7 +241,7 @@ def test_engines_agree_on_the_chip_grid(dash_syn, dash_mem):
     net = Network.random(sizes, seed=dash_mem, tau_syn=tau_syn, tau_mem=tau_mem, weight_mean=[0.6, 0.3],
                          weight_std=[0.5, 0.3], recurrent_std=0.2, delays=[0.0, dt], recurrent_delays=dt, dt=dt)
     inputs = [(np.round(rng.uniform(0, 0.03, 14), 3), rng.integers(0, 4, 14)) for _ in range(2)]  # on the dt grid
-    results = engines_agree(net, inputs, [0, 2], SPIKING_LOSSES[0], t_end=0.06)
+    results = engines_agree(net, inputs, [0, 2], SPIKING_LOSSES[0], t_end=0.06, taus=taus)
     assert results["fp"][2].spike_counts[0].sum() > 0
 
 

@@ -12,7 +12,18 @@ from scipy.integrate import quad
 from scipy.optimize import brentq
 from scipy.special import lambertw
 
-from toolchain.lif.kernels import SHORT_SPAN, advance, crossing, decay, lambert_w0, psp, psp_integral, psp_slope
+from toolchain.lif.kernels import (
+    SHORT_SPAN,
+    advance,
+    crossing,
+    decay,
+    lambert_w0,
+    psp,
+    psp_integral,
+    psp_integral_rate_derivs,
+    psp_rate_derivs,
+    psp_slope,
+)
 
 
 def psp_reference(s: float, a: float, b: float) -> float:
@@ -121,3 +132,22 @@ def test_no_crossing_when_current_is_not_excitatory():
     assert math.isinf(crossing(0.5, -10.0, 1.0, 5e-3, 1e-2, 1.0))
     assert math.isinf(crossing(0.9, 0.0, 1.0, 5e-3, 1e-2, 1.0))
     assert math.isinf(crossing(-0.5, 1e-3, 1.0, 5e-3, 1e-2, 1.0))
+
+
+@pytest.mark.parametrize("s, a, b", [(1e-3, 200.0, 100.0), (5e-3, 200.0, 200.0), (5e-3, 200.0, 200.0 * (1 + 1e-7)),
+                                     (0.05, 50.0, 200.0), (2.0, 200.0, 1.0), (0.3, 300.0, 10.0)])
+def test_rate_derivatives_of_the_kernels(s, a, b):
+    """dh/da, dh/db, dH/da, dH/db (learned time constants) against Richardson-extrapolated central differences of
+    h and H, including a = b (h = s e^{-a s}) and a = b (1 + 1e-7) (the series branch)."""
+    def richardson(f, x):
+        e = 1e-4 * x
+        d1, d2 = (f(x + e) - f(x - e)) / (2 * e), (f(x + 2 * e) - f(x - 2 * e)) / (4 * e)
+        return (4 * d1 - d2) / 3
+
+    got = (*psp_rate_derivs(s, a, b), *psp_integral_rate_derivs(s, a, b))
+    want = (richardson(lambda x: psp(s, x, b), a), richardson(lambda x: psp(s, a, x), b),
+            richardson(lambda x: psp_integral(s, x, b), a), richardson(lambda x: psp_integral(s, a, x), b))
+    for g, w in zip(got, want, strict=True):
+        assert abs(g - w) <= 1e-7 * abs(w), (got, want)
+    if a == b:
+        assert got[0] == pytest.approx(-s * s * np.exp(-a * s) / 2, rel=1e-14) == got[1]

@@ -48,6 +48,9 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
                    "step; 1.0 is DESIGN.md's one step).")
 @click.option("--train-subset", type=COUNT, default=None,
               help="Train on the first N training samples only (quick experiments).")
+@click.option("--learn-tau", is_flag=True, default=False,
+              help="Learn every neuron's time constants too (its dashes on the chip grid, straight-through); "
+                   "off by default: on yinyang it did not help (docs/training.md). Runs on the per-sample path.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any training setting (VALUE is JSON), e.g. --set gamma=0.9 "
                    "--set 'loss_options={\"gain\": 3.0}'. Repeatable.")
@@ -64,8 +67,8 @@ def _parse_pairs(pairs: tuple[str, ...], what: str) -> dict:
 @report_errors
 def train_cmd(task: str, chip: str, out_dir: str, mode: str, epochs: int | None, batch_size: int | None,
               lr: float | None, hidden: str | None, engine: str | None, seed: int, hop_delay_steps: float | None,
-              train_subset: int | None, sets: tuple[str, ...], task_opts: tuple[str, ...], scheduler: str | None,
-              resume: bool, stop_after: int | None, quiet: bool, as_json: bool) -> None:
+              train_subset: int | None, learn_tau: bool, sets: tuple[str, ...], task_opts: tuple[str, ...],
+              scheduler: str | None, resume: bool, stop_after: int | None, quiet: bool, as_json: bool) -> None:
     """Train a spiking network for TASK on CHIP's grid and write OUT/network.json.
 
     Starts from the task's preset (toolchain/train/presets.py), overridden by the options. The saved
@@ -86,6 +89,8 @@ def train_cmd(task: str, chip: str, out_dir: str, mode: str, epochs: int | None,
     given = {"chip": chip, "mode": mode, "epochs": epochs, "batch_size": batch_size, "lr": lr,
              "engine": engine, "seed": seed, "hop_delay_steps": hop_delay_steps, "train_subset": train_subset}
     overrides.update({k: v for k, v in given.items() if v is not None})
+    if learn_tau:
+        overrides["learn_tau"] = True
     if hidden is not None:
         try:
             overrides["hidden"] = [int(n) for n in hidden.split(",")]

@@ -55,18 +55,22 @@ def sample_loss(net: Network, fwd: Forward, label: int, loss: Loss):
 
 
 def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine: str = "fp",
-                  fd_step: float = 1e-6) -> tuple[float, Grads, Stats]:
+                  fd_step: float = 1e-6, taus: bool = False) -> tuple[float, Grads, Stats]:
     """Mean loss over the batch, its gradient (shaped like ``net.parameters()``) and statistics.
 
     ``engine``: ``"fp"`` (reverse-mode FP, the fast default), ``"fp-forward"`` (forward-mode FP),
     ``"eventprop"`` or ``"finite-diff"`` (central differences, slow; ``stats.fd_valid`` marks entries whose
     perturbation left the spike-causality graph unchanged). All exact engines return the same numbers up to round-off.
     ``"hm2bp"`` is not exact: HM2-BP's count gradient (:mod:`.hm2bp`) for losses on output spike counts.
+    ``taus``: also the gradients of the per-neuron time constants (groups ``tau_syn``, ``tau_mem``, seconds);
+    every exact engine and finite differences provide them, HM2-BP does not.
     """
     _check(net, inputs, labels, loss, engine)
+    if taus and engine == "hm2bp":
+        raise InputError("engine hm2bp has no time-constant gradients; use fp, fp-forward, eventprop or finite-diff")
     t_end = check_t_end(t_end)
     samples = [as_sample(s, net.layer_sizes[0], k) for k, s in enumerate(inputs)]
-    total = zeros_like_params(net)
+    total = zeros_like_params(net, taus)
     losses = np.zeros(len(samples))
     counts: list[list[np.ndarray]] = []
     valid = None
@@ -80,10 +84,12 @@ def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine
                 f = forward(probe, sample, t_end)
                 return sample_loss(probe, f, label, loss).value, finite_diff.causal_signature(probe, f)
 
-            grads, mask = finite_diff.gradients(net, evaluate, fd_step)
+            grads, mask = finite_diff.gradients(net, evaluate, fd_step, taus)
             valid = mask if valid is None else {n: [None if v is None else v & m for v, m in zip(a, mask[n],
                                                                                                  strict=True)]
                                                 for n, a in valid.items()}
+        elif taus:
+            grads = ENGINES[engine](net, fwd, value, taus=True)
         else:
             grads = ENGINES[engine](net, fwd, value)
         add_into(total, grads, 1.0 / len(samples))

@@ -174,7 +174,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
         else:
             arr_t, arr_src = sp_t[layer - 1] + delays[layer], sp_n[layer - 1]
         has_rec = lay[layer, P_REC] >= 0
-        dw, drec, dth, seed = _reverse_spiking(
+        dw, drec, dth, seed, _ = _reverse_spiking(
             sp_t[layer], sp_n[layer], sp_i[layer], seed, arr_t, arr_src, _mat(pbuf, lay[layer, P_W], n_pre, n),
             _mat(pbuf, lay[layer, P_REC], n, n) if has_rec else no_rec, has_rec, rec_delays[layer],
             pbuf[lay[layer, P_ALPHA]:lay[layer, P_ALPHA] + n], pbuf[lay[layer, P_BETA]:lay[layer, P_BETA] + n],

@@ -72,8 +72,8 @@ def smooth(loss0: float, values: list[float], eps: float) -> bool:
 
 
 def gradients(net: Network, evaluate: Callable[[Network], tuple[float, list[np.ndarray]]],
-              step: float = 1e-6) -> tuple[Grads, Grads]:
-    """Return (gradient, valid mask), both shaped like the parameters.
+              step: float = 1e-6, taus: bool = False) -> tuple[Grads, Grads]:
+    """Return (gradient, valid mask), both shaped like the parameters (with ``taus``: and the time constants).
 
     ``evaluate(network) -> (loss, signature)`` runs the forward pass and the loss; the signature is
     :func:`causal_signature` (any list of integer arrays that must not change). An entry is valid when no
@@ -83,7 +83,7 @@ def gradients(net: Network, evaluate: Callable[[Network], tuple[float, list[np.n
     flat_grad: list[float] = []
     flat_ok: list[bool] = []
     probe = net.copy()
-    for name, layer, _, shape in layout(net):
+    for name, layer, _, shape in layout(net, taus):
         original = getattr(net, name)[layer]
         target = getattr(probe, name)[layer]
         scale = max(float(np.mean(np.abs(original))), 1e-12)
@@ -102,7 +102,7 @@ def gradients(net: Network, evaluate: Callable[[Network], tuple[float, list[np.n
             d2 = (values[2] - values[3]) / (4.0 * eps)
             flat_grad.append((4.0 * d1 - d2) / 3.0)
             flat_ok.append(same and smooth(loss0, values, eps))
-    grad = unflatten(net, np.asarray(flat_grad))
-    ok = unflatten(net, np.asarray(flat_ok, dtype=np.float64))
+    grad = unflatten(net, np.asarray(flat_grad), taus)
+    ok = unflatten(net, np.asarray(flat_ok, dtype=np.float64), taus)
     mask = {name: [None if g is None else g.astype(bool) for g in arrays] for name, arrays in ok.items()}
     return grad, mask

@@ -7,6 +7,16 @@ For spike ``k`` with total derivative ``a_k = dL/dt_k`` and ``g_k = a_k / Vdot_k
     dL/dW[j, i] = - sum_{k in F_i} g_k y_ji(t_k)
     dL/dtheta_i = sum_{k in F_i} g_k (1 + sum_{m<k} exp(-beta (t_k - t_m)))
 
+Time constants (``taus=True``; docs/gradients.md, "Learned time constants"), with ``alpha_i = 1/tau_syn_i``,
+``beta_i = 1/tau_mem_i`` and the kernel's rate derivatives ``h_alpha``, ``h_beta``::
+
+    dL/dalpha_i = - sum_{k in F_i} g_k sum_{arrivals a < t_k} W[j(a), i] h_alpha(t_k - a)
+    dL/dbeta_i  = - sum_{k in F_i} g_k [sum_a W[j(a), i] h_beta(t_k - a)
+                                        + theta sum_{m<k} (t_k - t_m) e^{-beta (t_k - t_m)}]
+    dL/dtau_syn_i = -alpha_i^2 dL/dalpha_i,      dL/dtau_mem_i = -beta_i^2 dL/dbeta_i
+
+computed after the reverse pass from the per-spike ``g_k`` (O(spikes x causal parents) per layer).
+
 The sums over children are accumulated in reverse time per neuron with two running sums,
 ``Z_i(t) = sum_{q in F_i, t_q > t} g_q exp(-beta (t_q - t))`` and ``Y_i(t) = sum g_q h(t_q - t)``, so that
 ``sum_q g_q h'(t_q - t) = Z - alpha Y``; moving back by ``D``: ``Y <- Y e^{-alpha D} + Z h(D)``,
@@ -23,7 +33,15 @@ from numba import njit
 from hw_models.jitcache import drop_stale_cache
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import Forward, tau_runs
-from toolchain.lif.kernels import decay, psp, psp_integral, psp_slope, spike_slope
+from toolchain.lif.kernels import (
+    decay,
+    psp,
+    psp_integral,
+    psp_integral_rate_derivs,
+    psp_rate_derivs,
+    psp_slope,
+    spike_slope,
+)
 from toolchain.losses import LossValue
 from toolchain.network import Network
 
@@ -66,6 +84,7 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
     dw = np.zeros((n_pre, n))
     drec = np.zeros((n, n)) if has_rec else np.zeros((1, 1))
     dth = np.zeros(n)
+    g_spike = np.zeros(n_sp)
     a_pre = np.zeros(n_arr)
     a_tot = seed.copy()
     y = np.zeros(n)
@@ -132,10 +151,72 @@ def _reverse_spiking(sp_t, sp_n, sp_i, seed, arr_t, arr_src, w, rec_w, has_rec, 
                 lagging[n_lag] = i
                 n_lag += 1
             g, g_theta = _spike_adjoint(a_tot[k], z[i], sp_i[k], theta[i], b[i])
+            g_spike[k] = g
             z[i] += g
             dth[i] += g_theta
             k -= 1
-    return dw, drec, dth, a_pre
+    return dw, drec, dth, a_pre, g_spike
+
+
+@njit(cache=True)
+def _tau_spiking(sp_t, sp_n, g_spike, arr_t, arr_src, w, rec_w, has_rec, rec_delay, a, b, theta):
+    """dL/dalpha_i and dL/dbeta_i of a spiking layer from the per-spike g_k (arrivals sorted by time)."""
+    n = w.shape[1]
+    d_a = np.zeros(n)
+    d_b = np.zeros(n)
+    for k in range(sp_t.shape[0]):
+        if g_spike[k] == 0.0:
+            continue
+        t, i = sp_t[k], sp_n[k]
+        sa = 0.0
+        sb = 0.0
+        for m in range(arr_t.shape[0]):
+            if not arr_t[m] < t:
+                break
+            ha, hb = psp_rate_derivs(t - arr_t[m], a[i], b[i])
+            sa += w[arr_src[m], i] * ha
+            sb += w[arr_src[m], i] * hb
+        for r in range(k):
+            if has_rec and sp_t[r] + rec_delay < t:
+                ha, hb = psp_rate_derivs(t - rec_delay - sp_t[r], a[i], b[i])
+                sa += rec_w[sp_n[r], i] * ha
+                sb += rec_w[sp_n[r], i] * hb
+            if sp_n[r] == i and sp_t[r] < t:
+                s = t - sp_t[r]
+                sb += theta[i] * s * np.exp(-b[i] * s)
+        d_a[i] -= g_spike[k] * sa
+        d_b[i] -= g_spike[k] * sb
+    return d_a, d_b
+
+
+@njit(cache=True)
+def _tau_leaky(arr_t, arr_src, w, a, b, t_end, tmax, c_max, c_int):
+    """dL/dalpha_o and dL/dbeta_o of a leaky-integrator readout: c_max d vmax + c_int d vint, where
+    d vmax/dp = sum_{a < t*} W h_p(t* - a) (envelope theorem) and d vint/dp = sum_{a < T} W H_p(T - a)."""
+    n = w.shape[1]
+    d_a = np.zeros(n)
+    d_b = np.zeros(n)
+    for m in range(arr_t.shape[0]):
+        t = arr_t[m]
+        if t >= t_end:
+            break
+        for o in range(n):
+            wo = w[arr_src[m], o]
+            if c_max[o] != 0.0 and t < tmax[o]:
+                ha, hb = psp_rate_derivs(tmax[o] - t, a[o], b[o])
+                d_a[o] += c_max[o] * wo * ha
+                d_b[o] += c_max[o] * wo * hb
+            if c_int[o] != 0.0:
+                ha, hb = psp_integral_rate_derivs(t_end - t, a[o], b[o])
+                d_a[o] += c_int[o] * wo * ha
+                d_b[o] += c_int[o] * wo * hb
+    return d_a, d_b
+
+
+def _rates_to_taus(grads: Grads, layer: int, net: Network, d_a: np.ndarray, d_b: np.ndarray) -> None:
+    """dL/dtau = -dL/drate / tau^2 (rate = 1 / tau)."""
+    grads["tau_syn"][layer] = -d_a / net.tau_syn[layer] ** 2
+    grads["tau_mem"][layer] = -d_b / net.tau_mem[layer] ** 2
 
 
 @njit(cache=True)
@@ -165,9 +246,9 @@ def _reverse_leaky(arr_t, arr_src, w, a, b, t_end, tmax, kink, kink_slope, c_max
     return dw, a_pre
 
 
-def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
-    """dL/d(parameters) of one sample by reverse-mode FP."""
-    grads = zeros_like_params(net)
+def gradients(net: Network, fwd: Forward, loss: LossValue, taus: bool = False) -> Grads:
+    """dL/d(parameters) of one sample by reverse-mode FP (``taus``: also dL/dtau_syn, dL/dtau_mem)."""
+    grads = zeros_like_params(net, taus)
     top = net.n_layers - 1
     if net.readout == "leaky-integrator":
         ro = fwd.readout
@@ -176,6 +257,10 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
                                   1.0 / net.tau_mem[top], fwd.t_end, ro.tmax, ro.kink, ro.kink_slope,
                                   loss.d_vmax, loss.d_vint)
         grads["weights"][top] = dw
+        if taus:
+            _rates_to_taus(grads, top, net, *_tau_leaky(arr_t, arr_src, net.weights[top], 1.0 / net.tau_syn[top],
+                                                        1.0 / net.tau_mem[top], fwd.t_end, ro.tmax, loss.d_vmax,
+                                                        loss.d_vint))
         top -= 1
     else:
         seed = loss.d_times
@@ -183,11 +268,16 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
         sp = fwd.layers[layer]
         arr_t, arr_src, _ = fwd.arrivals(net, layer)
         rec = net.recurrent[layer] if layer < net.n_layers - 1 else None
-        dw, drec, dth, seed = _reverse_spiking(
+        rec_w = rec if rec is not None else np.zeros((1, 1))
+        rec_delay = net.recurrent_delays[layer] if rec is not None else 0.0
+        a, b = 1.0 / net.tau_syn[layer], 1.0 / net.tau_mem[layer]
+        dw, drec, dth, seed, g_spike = _reverse_spiking(
             sp.times, sp.neurons, sp.current, np.asarray(seed, dtype=np.float64), arr_t, arr_src,
-            net.weights[layer], rec if rec is not None else np.zeros((1, 1)), rec is not None,
-            net.recurrent_delays[layer] if rec is not None else 0.0, 1.0 / net.tau_syn[layer],
-            1.0 / net.tau_mem[layer], net.threshold[layer], fwd.t_end)
+            net.weights[layer], rec_w, rec is not None, rec_delay, a, b, net.threshold[layer], fwd.t_end)
+        if taus:
+            _rates_to_taus(grads, layer, net, *_tau_spiking(sp.times, sp.neurons, g_spike, arr_t, arr_src,
+                                                            net.weights[layer], rec_w, rec is not None, rec_delay,
+                                                            a, b, net.threshold[layer]))
         grads["weights"][layer] = dw
         grads["threshold"][layer] = dth
         if rec is not None:

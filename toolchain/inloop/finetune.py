@@ -31,8 +31,10 @@ from toolchain.network import Network, load_network
 from toolchain.progress import progress_bar
 from toolchain.train.batching import minibatches
 from toolchain.train.checkpoint import load_checkpoint
+from toolchain.train.grid import dash_for_tau
 from toolchain.train.optim import Adam
 from toolchain.train.trainer import (
+    TAU_LATENTS,
     TrainConfig,
     _to_latent,
     build_network,
@@ -41,6 +43,7 @@ from toolchain.train.trainer import (
     load_config_task,
     make_loss,
     task_code,
+    tau_layers,
     weight_units,
 )
 from toolchain.verify import chip_decode
@@ -72,6 +75,10 @@ def latent_from_network(config: TrainConfig, net: Network) -> dict[str, np.ndarr
     if config.train_thresholds:
         n_spiking = net.n_layers - (1 if net.readout == "leaky-integrator" else 0)
         params.update({f"theta{k}": np.array(net.threshold[k]) for k in range(n_spiking)})
+    if config.learn_tau:  # the learned dashes, kept fixed while fine-tuning
+        for prefix, group, _ in TAU_LATENTS:
+            params.update({f"{prefix}{k}": dash_for_tau(getattr(net, group)[k], config.dt, config.chip)
+                           / config.tau_lr_scale for k in tau_layers(config)})
     return params
 
 
@@ -127,7 +134,7 @@ def finetune(run_dir: str | os.PathLike, out_dir: str | os.PathLike, backend: st
                     losses.append(value.value)
                     add_into(total, fp_reverse.gradients(current, fwd, value), 1.0 / len(batch))
                 latent = {k: g for k, g in _to_latent(total, units).items() if k in params}  # trained thresholds only
-                params = constrain(config, opt.step(params, latent))
+                params = constrain(config, {**params, **opt.step({k: params[k] for k in latent}, latent)})
                 advance()
         current = build_network(config, sizes, constrain(config, params), net.metadata)
         val = chip_accuracy(current, config, device, val_x, val_y, code, settings)

@@ -321,4 +321,65 @@ def psp_integral_many(s: np.ndarray, a: float, b: float) -> np.ndarray:
     return out
 
 
+# -- derivatives with respect to the rates (learned time constants, docs/gradients.md) -----------------
+@njit(cache=True)
+def _phi_slope(x: float) -> float:
+    """phi'(x) for phi(x) = (1 - e^{-x}) / x: (e^{-x} (1 + x) - 1) / x^2, by its Taylor series for |x| < 1/2
+    (sum_{n >= 1} n (-x)^{n-1} (-1) / (n + 1)!, 24 terms: truncation below 1e-30)."""
+    if abs(x) < 0.5:
+        total = 0.0
+        term = -0.5  # n = 1: -1 / 2!
+        for n in range(1, 25):
+            total += term
+            term *= -x * (n + 1) / (n * (n + 2))
+        return total
+    return (math.expm1(-x) + x * math.exp(-x)) / (x * x)
+
+
+@njit(cache=True)
+def psp_rate_derivs(s: float, a: float, b: float) -> tuple[float, float]:
+    """(dh/da, dh/db) of h(s) = exp(-a s) s phi((b - a) s) (zeros for s <= 0).
+
+    dh/db = s^2 exp(-a s) phi'(d s) and dh/da = -s h - dh/db; for |d s| >= 1/2 the first is written as
+    (exp(-b s) (1 + d s) - exp(-a s)) / d^2, which cannot overflow. Exact for a = b (both -s^2 e^{-a s} / 2).
+    """
+    if s <= 0.0:
+        return 0.0, 0.0
+    d = b - a
+    x = d * s
+    if abs(x) < 0.5:
+        dhb = s * s * math.exp(-a * s) * _phi_slope(x)
+    else:
+        dhb = (math.exp(-b * s) * (1.0 + x) - math.exp(-a * s)) / (d * d)
+    return -s * psp(s, a, b) - dhb, dhb
+
+
+@njit(cache=True)
+def psp_integral_rate_derivs(s: float, a: float, b: float) -> tuple[float, float]:
+    """(dH/da, dH/db) of H(s) = ((1 - exp(-a s)) / a - h(s)) / b (zeros for s <= 0):
+    dH/da = (s^2 phi'(a s) - dh/da) / b, dH/db = -(H + dh/db) / b."""
+    if s <= 0.0:
+        return 0.0, 0.0
+    dha, dhb = psp_rate_derivs(s, a, b)
+    return (s * s * _phi_slope(a * s) - dha) / b, -(psp_integral(s, a, b) + dhb) / b
+
+
+@njit(cache=True)
+def psp_rate_derivs_many(s: np.ndarray, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`psp_rate_derivs` elementwise."""
+    da, db = np.empty(s.shape[0]), np.empty(s.shape[0])
+    for k in range(s.shape[0]):
+        da[k], db[k] = psp_rate_derivs(s[k], a, b)
+    return da, db
+
+
+@njit(cache=True)
+def psp_integral_rate_derivs_many(s: np.ndarray, a: float, b: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`psp_integral_rate_derivs` elementwise."""
+    da, db = np.empty(s.shape[0]), np.empty(s.shape[0])
+    for k in range(s.shape[0]):
+        da[k], db[k] = psp_integral_rate_derivs(s[k], a, b)
+    return da, db
+
+
 drop_stale_cache(psp)  # numba's disk cache, dropped when any kernel source changes

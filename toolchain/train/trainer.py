@@ -14,6 +14,15 @@ the chip's size limits. Float mode skips the weight and threshold projection and
 keeps everything else (time constants, delays, input grid), so the two modes differ by quantization
 only.
 
+Learned time constants (``learn_tau``, off by default): every neuron gets latent dashes for ``tau_syn`` and
+``tau_mem``, initialised at the layer's ``dash_syn``/``dash_mem`` and kept in ``[1, dash_max]``. Grid mode runs
+the forward pass at ``tau(round(dash))`` (straight-through: ``dL/ddash := dL/dtau tau'(round(dash))`` with the
+continuous ``tau(d) = -dt / ln(1 - 2**-d)``); float mode at ``tau(dash)`` itself. The latent value is the dash
+divided by ``tau_lr_scale``, so Adam moves a dash by about ``tau_lr_scale * lr`` per step; ``tau_layers``
+limits learning to some layers (0 = first hidden layer; default every layer). The compiler
+writes the per-neuron dashes. These runs take the per-sample path (the batched engine has no time-constant
+gradients).
+
 Hop delays: input -> first hidden layer costs nothing on the chip. A hidden spike that crosses the
 threshold at float time ``t`` is recorded in the step ending at ``ceil(t / dt) dt`` and reaches the next
 layer then (toolchain/compile/units.py), i.e. 0 to 1 step later, half a step on average. The delay of
@@ -136,6 +145,9 @@ class TrainConfig:
     bump: float = 0.0
     bump_silent: list[float] = field(default_factory=lambda: [0.9, 0.0])
     threshold_noise: float = 0.0
+    learn_tau: bool = False
+    tau_lr_scale: float = 10.0
+    tau_layers: list[int] | None = None
 
     def settings(self) -> dict[str, Any]:
         """The JSON-ready settings (what a checkpoint records)."""
@@ -209,6 +221,20 @@ class TrainConfig:
         v.append(number_violation("threshold_noise", self.threshold_noise, 0, 0.5,
                                   hint="a relative jitter such as 0.05, or 0 to disable"))
         v.append(number_violation("gamma", self.gamma, 0, 1, lo_open=True, hint="e.g. 0.95"))
+        if not isinstance(self.learn_tau, bool):
+            v.append(Violation("learn_tau", f"must be true or false, got {self.learn_tau!r}",
+                               value=repr(self.learn_tau)))
+        elif self.learn_tau and self.engine == "hm2bp":
+            v.append(Violation("learn_tau", "the hm2bp engine has no time-constant gradients",
+                               hint="use engine fp, fp-forward or eventprop, or learn_tau false"))
+        v.append(number_violation("tau_lr_scale", self.tau_lr_scale, 0, math.inf, lo_open=True, hint="e.g. 10"))
+        n_tau_layers = len(self.hidden) + 1 if isinstance(self.hidden, (list, tuple)) else 0
+        if self.tau_layers is not None and not (
+                isinstance(self.tau_layers, (list, tuple)) and self.tau_layers
+                and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n_tau_layers
+                        for k in self.tau_layers) and len(set(self.tau_layers)) == len(self.tau_layers)):
+            v.append(Violation("tau_layers", f"need distinct layer indices in 0..{n_tau_layers - 1} (0 = first "
+                               f"hidden layer), got {self.tau_layers!r}", hint="e.g. [0], or None for every layer"))
         if self.max_grad_norm is not None:
             v.append(number_violation("max_grad_norm", self.max_grad_norm, 0, math.inf, lo_open=True,
                                       hint="e.g. 1.0, or None"))
@@ -322,6 +348,37 @@ def time_constants(config: TrainConfig) -> tuple[list[float], list[float]]:
             [tau_from_dash(int(d), config.dt) for d in config.dash_mem])
 
 
+def tau_of_dash(dash: np.ndarray, dt: float) -> np.ndarray:
+    """The continuous ``tau(d) = -dt / ln(1 - 2**-d)`` (equal to :func:`tau_from_dash` at whole dashes)."""
+    return -dt / np.log1p(-(2.0 ** -np.asarray(dash, np.float64)))
+
+
+def tau_dash_slope(dash: np.ndarray, dt: float) -> np.ndarray:
+    """``dtau/ddash = dt ln2 2**-d / ((1 - 2**-d) ln(1 - 2**-d)**2)`` (> 0)."""
+    x = 2.0 ** -np.asarray(dash, np.float64)
+    return dt * math.log(2.0) * x / ((1.0 - x) * np.log1p(-x) ** 2)
+
+
+TAU_LATENTS = (("dsyn", "tau_syn", "dash_syn"), ("dmem", "tau_mem", "dash_mem"))
+
+
+def tau_layers(config: TrainConfig) -> list[int]:
+    """The layers (0 = first hidden, as in ``dash_syn``) whose time constants are learned."""
+    if not config.learn_tau:
+        return []
+    return list(range(len(config.hidden) + 1)) if config.tau_layers is None else [int(k) for k in config.tau_layers]
+
+
+def learned_dashes(config: TrainConfig, params: dict[str, np.ndarray], layer: int, prefix: str) -> np.ndarray:
+    """The dashes the forward pass uses for layer ``layer + 1`` (``prefix`` dsyn or dmem): whole in grid mode;
+    the layer's configured dash for every neuron when that layer's time constants are not learned."""
+    if f"{prefix}{layer}" not in params:
+        fixed = (config.dash_syn if prefix == "dsyn" else config.dash_mem)[layer]
+        return np.full(params[f"W{layer}"].shape[1], float(fixed))
+    dash = params[f"{prefix}{layer}"] * config.tau_lr_scale
+    return np.rint(dash) if config.mode == "grid" else dash
+
+
 def hop_delays(config: TrainConfig) -> list[float]:
     """0 for input -> first hidden layer, ``hop_delay_steps * dt`` for every later hop."""
     return [0.0] + [config.hop_delay_steps * config.dt] * len(config.hidden)
@@ -368,6 +425,9 @@ def initial_parameters(config: TrainConfig, sizes: list[int], n_clock: int = 0) 
         n_spiking = len(sizes) - 1 - (1 if config.readout == "leaky-integrator" else 0)
         for k in range(n_spiking):
             params[f"theta{k}"] = np.full(sizes[k + 1], float(config.threshold))
+    for prefix, _, dashes in TAU_LATENTS:
+        for k in tau_layers(config):
+            params[f"{prefix}{k}"] = np.full(sizes[k + 1], getattr(config, dashes)[k] / config.tau_lr_scale)
     return params
 
 
@@ -381,11 +441,15 @@ def threshold_floor(config: TrainConfig, params: dict[str, np.ndarray], layer: i
 
 
 def constrain(config: TrainConfig, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Projected update: thresholds stay at or above :func:`threshold_floor` (never below one chip unit)."""
+    """Projected update: thresholds stay at or above :func:`threshold_floor` (never below one chip unit);
+    learned dashes stay in ``[1, dash_max]`` of the chip."""
     out = dict(params)
+    dash_max = get_chip(config.chip).dash_range[1]
     for name in params:
         if name.startswith("theta"):
             out[name] = np.maximum(params[name], threshold_floor(config, params, int(name[5:])))
+        elif name[:4] in ("dsyn", "dmem"):
+            out[name] = np.clip(params[name], 1.0 / config.tau_lr_scale, dash_max / config.tau_lr_scale)
     return out
 
 
@@ -407,6 +471,9 @@ def build_network(config: TrainConfig, sizes: list[int], params: dict[str, np.nd
         weights.append(W)
         thresholds.append(theta)
     tau_syn, tau_mem = time_constants(config)
+    if config.learn_tau:
+        tau_syn, tau_mem = ([tau_of_dash(learned_dashes(config, params, k, prefix), config.dt) for k in range(n_hops)]
+                            for prefix, _, _ in TAU_LATENTS)
     return Network.create(weights, tau_syn, tau_mem, thresholds, delays=hop_delays(config),
                           readout=config.readout, dt=config.dt, metadata=metadata)
 
@@ -433,6 +500,11 @@ def network_metadata(config: TrainConfig, task: Task, params: dict[str, np.ndarr
     }
     if get_chip(config.chip).custom:
         meta["chip_spec"] = spec_to_dict(get_chip(config.chip))
+    if config.learn_tau:
+        meta["learn_tau"] = True
+        for prefix, _, dashes in TAU_LATENTS:
+            meta[f"learned_{dashes}"] = [learned_dashes(config, params, k, prefix).tolist()
+                                         for k in range(len(config.hidden) + 1)]
     if config.mode == "grid":
         units = weight_units(config)
         scales = [quantize_weights(params[f"W{k}"] * units[k])[1] for k in range(len(config.hidden) + 1)]
@@ -460,26 +532,27 @@ def with_threshold_factors(net: Network, factors: list[np.ndarray | None] | None
                                                for th, f in zip(net.threshold, factors, strict=True)])
 
 
-def sample_step(net: Network, sample: Spikes, factors, label: int, static: tuple
+def sample_step(net: Network, sample: Spikes, factors, label: int, static: tuple, taus: bool = False
                 ) -> tuple[float, dict, list[np.ndarray], int]:
     """Loss, gradient (engine units), spike counts and decision of one training sample on the per-sample path.
     ``factors``: its threshold factors (:func:`threshold_jitter`); the threshold gradient is taken back through
-    them (``dL/dtheta = f dL/d(f theta)``). ``static = (loss, t_end, engine, rule, code, ...)``."""
+    them (``dL/dtheta = f dL/d(f theta)``). ``static = (loss, t_end, engine, rule, code, ...)``. ``taus``: also
+    the time-constant gradients."""
     loss, t_end, engine, rule, code = static[:5]
     run = with_threshold_factors(net, factors)
     fwd = forward(run, sample, t_end)
     value = sample_loss(run, fwd, int(label), loss)
-    grads = ENGINES[engine](run, fwd, value)
+    grads = ENGINES[engine](run, fwd, value, taus=True) if taus else ENGINES[engine](run, fwd, value)
     if factors is not None:
         grads["threshold"] = [g if g is None or f is None else g * f
                               for g, f in zip(grads["threshold"], factors, strict=True)]
     return value.value, grads, fwd.spike_counts(run), decide(rule, fwd, run.layer_sizes[-1], code)
 
 
-def uses_batched(net: Network, loss: Loss, engine: str = "fp") -> bool:
-    """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP and a
-    loss it compiles. Otherwise the per-sample path runs (:func:`sample_step`)."""
-    return engine == "fp" and batched.supports(net, loss)
+def uses_batched(net: Network, loss: Loss, engine: str = "fp", learn_tau: bool = False) -> bool:
+    """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP, a
+    loss it compiles and fixed time constants. Otherwise the per-sample path runs (:func:`sample_step`)."""
+    return engine == "fp" and not learn_tau and batched.supports(net, loss)
 
 
 def _add_grads(a: dict, b: dict) -> dict:
@@ -489,15 +562,16 @@ def _add_grads(a: dict, b: dict) -> dict:
 def _shard_step(item: tuple, net: Network, data: tuple, static: tuple) -> batched.BatchResult:
     """One aligned shard of a minibatch (runs wherever the executor puts it): per-sample losses, decisions and
     spike counts, and the :func:`tree_sum` of the per-sample gradients over ``block`` positions.
-    ``static = (loss, t_end, engine, rule, code, fast, threads)``: ``fast`` picks the batched engine."""
+    ``static = (loss, t_end, engine, rule, code, fast, threads, taus)``: ``fast`` picks the batched engine,
+    ``taus`` asks for time-constant gradients (per-sample path only)."""
     indices, factors, block = item
     inputs, labels = data
-    loss, t_end, _, rule, code, fast, threads = static
+    loss, t_end, _, rule, code, fast, threads, taus = static
     samples, shard_labels = [inputs[i] for i in indices], [labels[i] for i in indices]
     if fast:
         return batched.run_batch(net, samples, shard_labels, loss, t_end, rule, code, threshold_factors=factors,
                                  workers=threads, tree_width=block)
-    rows = [sample_step(net, s, f, y, static) for s, f, y in zip(samples, factors, shard_labels, strict=True)]
+    rows = [sample_step(net, s, f, y, static, taus) for s, f, y in zip(samples, factors, shard_labels, strict=True)]
     counts = [np.stack([r[2][layer] for r in rows]) for layer in range(len(rows[0][2]))]
     return batched.BatchResult(np.array([r[0] for r in rows]), np.array([r[3] for r in rows]), counts,
                                tree_sum([r[1] for r in rows], _add_grads, width=block))
@@ -569,10 +643,20 @@ def evaluate(net: Network, inputs: list, labels: np.ndarray, loss: Loss, t_end: 
             "spikes": float(np.mean(spikes))}
 
 
-def _to_latent(grads: dict[str, list], units: list[float]) -> dict[str, np.ndarray]:
-    """Engine gradients (float units) -> gradients of the latent parameters: ``dL/dw = dL/dW * unit``."""
+def _to_latent(grads: dict[str, list], units: list[float], config: TrainConfig | None = None,
+               params: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Engine gradients (float units) -> gradients of the latent parameters: ``dL/dw = dL/dW * unit``; with
+    time-constant gradients (and ``config``, ``params``), the latent dashes' straight-through
+    ``dL/dtau * tau'(dash) * tau_lr_scale`` at the dash the forward pass used."""
     out = {f"W{k}": grads["weights"][k] * unit for k, unit in enumerate(units)}
     out.update({f"theta{k}": g for k, g in enumerate(grads["threshold"]) if g is not None})
+    if config is not None and params is not None and "tau_syn" in grads:
+        for prefix, group, _ in TAU_LATENTS:
+            for k, g in enumerate(grads[group]):
+                if f"{prefix}{k}" not in params:
+                    continue
+                dash = learned_dashes(config, params, k, prefix)
+                out[f"{prefix}{k}"] = g * tau_dash_slope(dash, config.dt) * config.tau_lr_scale
     return out
 
 
@@ -593,9 +677,10 @@ def bump_silent_neurons(config: TrainConfig, params: dict[str, np.ndarray], coun
     return out
 
 
-def _latent_grads(grads: dict[str, list], units: list[float], params: dict[str, np.ndarray]) -> dict:
+def _latent_grads(grads: dict[str, list], units: list[float], params: dict[str, np.ndarray],
+                  config: TrainConfig | None = None) -> dict:
     """The gradients of the trained parameters only (fixed thresholds are dropped)."""
-    return {k: v for k, v in _to_latent(grads, units).items() if k in params}
+    return {k: v for k, v in _to_latent(grads, units, config, params).items() if k in params}
 
 
 # -- the training loop -----------------------------------------------------------------------------------
@@ -663,10 +748,11 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
         start, wall = 0, 0.0
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
-    fast = batched_engine and uses_batched(build_network(config, sizes, params), loss, config.engine)
+    fast = batched_engine and uses_batched(build_network(config, sizes, params), loss, config.engine, config.learn_tau)
+    fast_eval = batched_engine and uses_batched(build_network(config, sizes, params), loss, config.engine)
     with (make_executor(scheduler) if executor is None else nullcontext(executor)) as executor, \
             TrainingProgress(config.epochs, disable=quiet) as bar:
-        static = (loss, config.t_end, config.engine, rule, code, fast, default_threads(executor))
+        static = (loss, config.t_end, config.engine, rule, code, fast, default_threads(executor), config.learn_tau)
         train_data = executor.share((train_inputs, [int(v) for v in train_labels]))
         val_data = executor.share(evaluation_data(build_network(config, sizes, params), val_inputs, val_labels))
         for epoch in range(start, end):
@@ -678,7 +764,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
                 net = build_network(config, sizes, params)
                 jitter = threshold_jitter(config, net, len(batch), rng)
                 step = batch_step(executor, net, train_data, batch, jitter, static)
-                grads = {name: g / len(batch) for name, g in _latent_grads(step.grads, units, params).items()}
+                grads = {name: g / len(batch) for name, g in _latent_grads(step.grads, units, params, config).items()}
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
                 params = opt.step(params, grads, lr=schedule(epoch))
                 params = constrain(config, bump_silent_neurons(config, params, step.spike_counts))
@@ -692,7 +778,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
                 bar.advance(float(np.mean(losses)), hits / len(batch), spikes / len(batch), len(batch))
             n = len(train_inputs)
             net = build_network(config, sizes, params)
-            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, executor, code, val_data, fast)
+            val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, executor, code, val_data, fast_eval)
             if val["accuracy"] > best["val_accuracy"]:
                 best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": params}
             record = {"epoch": epoch, "lr": schedule(epoch), "loss": total_loss / n, "accuracy": correct / n,
@@ -716,7 +802,7 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
                    "layer_sizes": sizes}
         if evaluate_test and end == config.epochs:
             test_inputs, test_labels = task_inputs(config, task, "test")
-            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, executor, code, fast=fast)
+            test = evaluate(final, test_inputs, test_labels, loss, config.t_end, rule, executor, code, fast=fast_eval)
             summary.update({"test_accuracy": test["accuracy"], "test_loss": test["loss"],
                             "test_spikes_per_sample": test["spikes"], "n_test": len(task.test)})
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=1))
