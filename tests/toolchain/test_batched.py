@@ -1,6 +1,6 @@
 """The batched engine (toolchain/grad/batched.py) against the per-sample reference path.
 
-Same losses, decisions, spike counts and gradients (to 1e-12 relative) on random networks, recurrent ones
+Same losses, decisions, spike counts and gradients (to 1e-11 relative) on random networks, recurrent ones
 included, for every loss it compiles; the same result bit for bit with one or two threads; networks that
 spike and gradients that are not zero (non-vacuous).
 """
@@ -34,7 +34,9 @@ def coded(observable: str, n_out: int, normalize: bool) -> CodedVoltageCE:
 
 
 def compare(net, inputs, labels, loss: Loss, rule: str, code=None, t_end=0.08):
-    """Batched vs per-sample: per-sample loss, decision, spike counts bit for bit or to 1e-12; gradients to 1e-12."""
+    """Batched vs per-sample: per-sample loss, decision, spike counts bit for bit or to 1e-12; gradients to 1e-11 of
+    the largest entry (the compiled twins order their floating-point operations differently: the worst draw seen,
+    seed 9650 of a 3-4-2 recurrent network, differed by 1.6e-12 of the largest entry, on that entry)."""
     result = batched.run_batch(net, inputs, labels, loss, t_end, rule, code)
     ref_loss, ref_grads, stats = loss_and_grad(net, inputs, labels, loss, t_end, engine="fp")
     for k, (sample, label) in enumerate(zip(inputs, labels, strict=True)):
@@ -46,7 +48,7 @@ def compare(net, inputs, labels, loss: Loss, rule: str, code=None, t_end=0.08):
     mean = {name: [None if g is None else g / len(inputs) for g in arrays] for name, arrays in result.grads.items()}
     got, want = flatten(net, mean), flatten(net, ref_grads)
     scale = np.abs(want).max()
-    assert np.abs(got - want).max() <= 1e-12 * max(scale, 1e-300), (np.abs(got - want).max(), scale)
+    assert np.abs(got - want).max() <= 1e-11 * max(scale, 1e-300), (np.abs(got - want).max(), scale)
     return result, want
 
 
