@@ -139,7 +139,7 @@ def main() -> None:
              "| start-up (s) |",
              "|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
-        used = 1 if name == "serial, 1 core" else os.cpu_count()
+        used = ROWS[name][1] or os.cpu_count()
         speedup = one_core / r["epoch"]
         lines.append(f"| {name} | {used} | {r['epoch']:.2f} | {speedup:.2f}x | {speedup / used:.0%} | "
                      f"{serial / r['epoch']:.2f}x | {r['startup']:.1f} |")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from hw_models.chips import tau_from_dash
+from tests.toolchain.test_trainer import SMALL as TRAINER_SMALL
 from toolchain.compile import compile_network
 from toolchain.data.inputs import task_inputs
 from toolchain.grad.api import sample_loss
@@ -31,9 +32,7 @@ from toolchain.train.trainer import (
     weight_units,
 )
 
-SMALL = dict(task="yinyang", dt=0.5e-3, hidden=[24], dash_syn=[3, 3], dash_mem=[5, 5],
-             init_psp=[[0.4, 0.15], [0.15, 0.02]], loss="first-spike", loss_options={"tau0": 1e-3}, t_end=0.06,
-             batch_size=16, lr=3e-3, gamma=0.97, train_subset=32, val_subset=10, seed=3)
+SMALL = {**TRAINER_SMALL, "train_subset": 32, "val_subset": 10}  # the trainer tests' 5-24-3 run, shorter
 
 
 def setup(**overrides):

@@ -187,15 +187,15 @@ class _Step:
                      g.op("MatMul", spk, g.const(w_rec.reshape(self.n, -1))))
         return self.sat(g.op("Add", isyn, g.op("Reshape", total, g.const([-1, self.s, self.n], np.int64))))
 
-    def _excess(self, g: Graph, pn: str, x: str, rank: int = 4) -> str:
-        """``max(x + pos - 32767, -32768 - (x + neg))`` over everything: ``<= 0`` iff no partial sum can
-        leave int16. ``pn`` is ``(B, 2, ...)`` holding (upper bounds of) pos and neg, ``x`` the states
-        broadcast as ``(B, 1, ...)``. Float rounding is monotone and exact below 2**24, so the comparison
-        is decided correctly even where a bound is huge."""
+    def _excess(self, g: Graph, pn: str, x: str, rank: int = 4, axes: list[int] | None = None) -> str:
+        """``max(x + pos - 32767, -32768 - (x + neg))`` over everything (or over ``axes``): ``<= 0`` iff no
+        partial sum can leave int16. ``pn`` is ``(B, 2, ...)`` holding (upper bounds of) pos and neg, ``x``
+        the states broadcast as ``(B, 1, ...)``. Float rounding is monotone and exact below 2**24, so the
+        comparison is decided correctly even where a bound is huge."""
         shape = (1, 2) + (1,) * (rank - 2)
         excess = g.op("Sub", g.op("Mul", g.op("Add", pn, x), g.const(np.array([1.0, -1.0]).reshape(shape))),
                       g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(shape)))
-        return g.op("ReduceMax", excess, keepdims=0)
+        return g.op("ReduceMax", excess, keepdims=0, **({} if axes is None else {"axes": axes}))
 
     def _ordered_delivery(self, g: Graph, isyn: str, x_t: str, spk: str, pn: str, w_all: np.ndarray) -> str:
         """xylosim's order (sources: input channels, then hidden pres, ascending; each add saturating),
@@ -211,10 +211,8 @@ class _Step:
         x = g.op("Reshape", isyn, g.const([-1, n_cols], np.int64))  # (B, S*N)
         pn3 = g.op("Reshape", pn, g.const([-1, 2, n_cols], np.int64))  # (B, 2, S*N): pos, neg
         summed = g.op("Add", x, g.op("ReduceSum", pn3, g.const([1], np.int64), keepdims=0))
-        excess = g.op("Sub", g.op("Mul", g.op("Add", pn3, g.op("Unsqueeze", x, g.const([1], np.int64))),
-                                  g.const(np.array([1.0, -1.0]).reshape(1, 2, 1))),
-                      g.const(np.array([INT16_MAX, -INT16_MIN], np.float64).reshape(1, 2, 1)))
-        risky = g.op("Greater", g.op("ReduceMax", excess, axes=[0, 1], keepdims=0), g.const(0.0))
+        excess = self._excess(g, pn3, g.op("Unsqueeze", x, g.const([1], np.int64)), rank=3, axes=[0, 1])  # (S*N,)
+        risky = g.op("Greater", excess, g.const(0.0))
         cols = g.op("Reshape", g.op("NonZero", risky), g.const([-1], np.int64))  # (k,)
         m_all = g.op("Concat", x_t, spk, axis=1)  # (B, K)
         w = g.op("Gather", g.const(w_all.reshape(len(w_all), -1).astype(np.float32), hint="w_events"), cols, axis=1)
