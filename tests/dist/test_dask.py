@@ -58,6 +58,17 @@ def assert_same_run(a: Path, b: Path) -> None:
         json.dumps(extra_b, default=lambda x: np.asarray(x).tolist(), sort_keys=True)
 
 
+def test_local_workers_run_without_the_profiler_and_the_malloc_trim_threshold(cluster):
+    """Both made a worker slower than one process (docs/scaling.md): the profiler thread walks the task's
+    stack every 10 ms; MALLOC_TRIM_THRESHOLD_ makes glibc map and unmap every array above 64 kB."""
+    env = cluster.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert len(env) == 2 and set(env.values()) == {None}
+    profiling = cluster.client.run(lambda dask_worker: sorted(k for k in dask_worker.periodic_callbacks
+                                                              if k.startswith("profile")))
+    assert set(map(tuple, profiling.values())) == {()}
+    assert all(cluster.client.run(lambda dask_worker: "heartbeat" in dask_worker.periodic_callbacks).values())
+
+
 def test_two_workers_give_the_serial_run_bit_for_bit(cluster, serial_run, tmp_path):
     assert cluster.workers == 2
     result = train(TrainConfig(**RUN, epochs=3), tmp_path, executor=cluster)

@@ -4,6 +4,11 @@
   (:meth:`DaskExecutor.share`); tasks take them by reference and each worker fetches them once.
 * Every worker compiles the numba kernels once when it starts (a worker plugin runs a tiny forward pass and
   gradient), so no task pays for compilation; a worker restarted after a crash warms up again.
+* The same plugin stops the worker's statistical profiler (a thread that walks the task's Python stack every
+  10 ms): on the per-sample path (HM2-BP, EventProp) it made every sample about 1.8x slower in a worker.
+* Local workers start without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``: with it glibc maps and unmaps every
+  array above 64 kB, and the page faults (3x as many, system time 0.3 s per 128 HM2-BP samples) made two
+  workers no faster than one process. Remote workers are started by their own ``dask worker``: docs/scaling.md.
 * A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
   needs was lost with it, the shared objects are scattered again and the map is repeated. Tasks are pure
   functions of their inputs, so the repeat gives the same result bit for bit.
@@ -20,6 +25,7 @@ from typing import Any
 from toolchain.dist.base import Executor, SchedulerError, available_cores
 
 try:
+    import dask
     import distributed
 except ImportError:  # the optional extra is not installed: DaskExecutor says so
     distributed = None
@@ -51,11 +57,15 @@ def warm_up() -> str:
 
 
 class _WarmUp(distributed.WorkerPlugin if distributed is not None else object):
-    """Worker plugin: compile the kernels as each worker starts."""
+    """Worker plugin: stop the worker's profiler and compile the kernels as each worker starts."""
 
     name = "spikeline-warm-up"
 
     async def setup(self, worker) -> None:
+        for name in ("profile", "profile-cycle"):  # `distributed.worker.profile.enabled: false`, on any cluster
+            callback = worker.periodic_callbacks.pop(name, None)
+            if callback is not None:
+                callback.stop()
         # compile in a thread: the worker keeps answering the scheduler and its peers meanwhile
         await asyncio.get_running_loop().run_in_executor(None, warm_up)
 
@@ -78,10 +88,11 @@ class DaskExecutor(Executor):
             if kind == "local":
                 self.threads = max(1, available_cores() // arg)
                 threads = str(self.threads)
-                self._cluster = distributed.LocalCluster(
-                    n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
-                    silence_logs=logging.ERROR,
-                    env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+                with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+                    self._cluster = distributed.LocalCluster(
+                        n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
+                        silence_logs=logging.ERROR,
+                        env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
                 self.client = distributed.Client(self._cluster)
                 self.name = f"local:{arg}"
             elif kind == "address":
