@@ -11,7 +11,7 @@ import pytest
 from hw_models.errors import InputError
 from toolchain.grad import hm2bp, loss_and_grad
 from toolchain.lif.forward import forward
-from toolchain.lif.kernels import psp
+from toolchain.lif.kernels import psp, psp_integral
 from toolchain.losses import CountMSE, FirstSpikeCE, LossValue
 from toolchain.network import Network
 
@@ -120,6 +120,32 @@ def test_count_loss_and_engine_errors():
         loss_and_grad(net, [sample], [3], FirstSpikeCE(), T_END, engine="hm2bp")
     with pytest.raises(InputError, match="desired"):
         CountMSE(desired=1.0, undesired=2.0)
+
+
+def test_silent_terms_equal_direct_evaluation_with_per_neuron_time_constants():
+    """ybar[j, i] = sum_{g in F_j} H_i(t_end - g) / t_end for silent i: the kernel reuses H across neurons with
+    equal time constants, so draw runs of equal and changing (tau_syn, tau_mem) among the silent neurons."""
+    base = _network(1)
+    n_hidden = base.weights[0].shape[1]
+    tau_syn = np.repeat([4e-3, 4e-3, 6e-3, 4e-3, 3e-3, 3e-3], 5)
+    tau_mem = np.repeat([16e-3, 12e-3, 12e-3, 16e-3, 16e-3, 20e-3], 5)
+    weights = [w.copy() for w in base.weights]
+    weights[0][:, ::2] *= 0.2  # every other hidden neuron silent, across all the tau runs
+    net = dataclasses.replace(base, weights=weights, tau_syn=[tau_syn, base.tau_syn[1]],
+                              tau_mem=[tau_mem, base.tau_mem[1]])
+    fwd = forward(net, _sample(1), T_END)
+    silent = fwd.layers[0].counts(n_hidden) == 0
+    assert 8 <= silent.sum() <= n_hidden - 5 and len({(tau_syn[i], tau_mem[i]) for i in np.flatnonzero(silent)}) >= 4
+    arr_t, arr_src, _ = fwd.arrivals(net, 0)
+    sp = fwd.layers[0]
+    a, b = 1.0 / tau_syn, 1.0 / tau_mem
+    ybar, _ = hm2bp._silent_terms(arr_t, arr_src, sp.times, sp.neurons, a, b, 20, silent, T_END, 0.0)
+    direct = np.zeros((20, n_hidden))
+    for g, j in zip(arr_t, arr_src, strict=True):
+        for i in np.flatnonzero(silent):
+            direct[j, i] += psp_integral(T_END - g, a[i], b[i]) / T_END
+    assert np.all(ybar[:, ~silent] == 0) and np.max(np.abs(direct)) > 0
+    assert np.max(np.abs(ybar - direct)) <= 1e-12 * np.max(np.abs(direct))
 
 
 def test_silent_neurons_get_a_gradient():

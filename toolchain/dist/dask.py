@@ -9,6 +9,10 @@
 * Local workers start without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``: with it glibc maps and unmaps every
   array above 64 kB, and the page faults (3x as many, system time 0.3 s per 128 HM2-BP samples) made two
   workers no faster than one process. Remote workers are started by their own ``dask worker``: docs/scaling.md.
+* No ``NUMBA_NUM_THREADS`` in the workers' environment: a spawned worker imports numba (with the caller's
+  modules) before Dask applies it, and numba then refused every compilation inside a task ("Cannot set
+  NUMBA_NUM_THREADS to a different value once the threads have been launched"). Thread counts are passed to
+  the kernels explicitly instead (:func:`toolchain.dist.default_threads`).
 * A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
   needs was lost with it, the shared objects are scattered again and the map is repeated. Tasks are pure
   functions of their inputs, so the repeat gives the same result bit for bit.
@@ -36,7 +40,7 @@ MAX_REPEATS = 3
 
 def warm_up() -> str:
     """Compile the kernels in this process: a forward pass and an FP gradient on tiny networks (every loss,
-    recurrent), and the bit-accurate simulator on a tiny configuration."""
+    recurrent), an HM2-BP gradient, and the bit-accurate simulator on a tiny configuration."""
     import numpy as np
 
     from hw_models.config import ChipConfig
@@ -50,6 +54,8 @@ def warm_up() -> str:
         loss = loss_type()
         net = Network.random([2, 3, 2], seed=0, weight_mean=3.0, readout=loss.readout, recurrent_std=0.5)
         loss_and_grad(net, [sample], [0], loss, t_end=0.02)
+    net = Network.random([2, 3, 2], seed=0, weight_mean=3.0)
+    loss_and_grad(net, [sample], [0], LOSSES["count-mse"](), t_end=0.02, engine="hm2bp")
     config = ChipConfig.create("xylo-audio2", 1e-3, weights_in=np.ones((2, 3), int), weights_out=np.ones((3, 2), int),
                                threshold=10, threshold_out=10)
     simulate(config, np.ones((2, 4, 2), np.int64))
@@ -87,12 +93,11 @@ class DaskExecutor(Executor):
         try:
             if kind == "local":
                 self.threads = max(1, available_cores() // arg)
-                threads = str(self.threads)
                 with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
                     self._cluster = distributed.LocalCluster(
                         n_workers=arg, threads_per_worker=1, processes=True, dashboard_address=None,
                         silence_logs=logging.ERROR,
-                        env={"NUMBA_NUM_THREADS": threads, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
+                        env={"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"})
                 self.client = distributed.Client(self._cluster)
                 self.name = f"local:{arg}"
             elif kind == "address":

@@ -113,8 +113,11 @@ def _silent_terms(arr_t, arr_src, post_t, post_n, a, b, n_pre, silent, t_end, de
     sigma = np.zeros(n_post)
     quiet = np.flatnonzero(silent)
     for m in range(arr_t.shape[0]):
-        for i in quiet:
-            ybar[arr_src[m], i] += psp_integral(t_end - arr_t[m], a[i], b[i]) / t_end
+        row, h, a_h, b_h = ybar[arr_src[m]], 0.0, np.nan, np.nan
+        for i in quiet:  # neurons with the time constants of the previous one reuse its value (layers share them)
+            if a[i] != a_h or b[i] != b_h:
+                h, a_h, b_h = psp_integral(t_end - arr_t[m], a[i], b[i]) / t_end, a[i], b[i]
+            row[i] += h
     for f in range(post_t.shape[0]):
         i = post_n[f]
         sigma[i] += psp_integral(post_t[f] - delay, a[i], b[i]) / t_end
