@@ -190,7 +190,7 @@ ABOVE_15 = ("; the chip accepts at most 15 events per channel per step (pass cli
     (_raster((3, 2), {(1, 1): 2.5, (2, 0): 0.5}, float), False,
      "raster must hold integer spike counts; found 2.5 at index [1, 1] (encode to counts per time step first)"),
     (np.zeros((2, 2, 2, 2), int), False, "raster must have shape (T, N_in) or (B, T, N_in); got (2, 2, 2, 2)"),
-    (np.zeros((3, 3), int), False, "raster has 3 channels, the configuration has 2 input channels (last axis of "
+    (np.zeros((2, 4, 3), int), False, "raster has 3 channels, the configuration has 2 input channels (last axis of "
                                    "the raster)"),
     (np.zeros((0, 3, 2), int), False, "raster has no time steps or no samples (shape (0, 3, 2))"),
     (np.zeros((2, 0, 2), int), False, "raster has no time steps or no samples (shape (2, 0, 2))"),
