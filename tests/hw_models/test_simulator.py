@@ -198,9 +198,9 @@ ABOVE_15 = ("; the chip accepts at most 15 events per channel per step (pass cli
      "raster holds a negative count -3 at (sample, step, channel) [1, 2, 0]"),
     (_raster((3, 2), {(2, 1): -1.0}, float), False,
      "raster holds a negative count -1.0 at (sample, step, channel) [0, 2, 1]"),
-    (_raster((2, 3, 2), {(1, 0, 1): 16, (1, 2, 0): 20}), False,
+    (_raster((2, 3, 2), {(0, 0, 0): 15, (1, 0, 1): 16, (1, 2, 0): 20}), False,
      "raster count 16 at (sample, step, channel) [1, 0, 1] is above 15" + ABOVE_15),
-    (_raster((2, 3, 2), {(0, 1, 1): 300, (1, 0, 0): 256}), True,
+    (_raster((2, 3, 2), {(0, 0, 0): 255, (0, 1, 1): 300, (1, 0, 0): 256}), True,
      "raster count 300 at (sample, step, channel) [0, 1, 1] is above 255"),
 ])
 def test_bad_rasters_get_the_whole_message(raster, clip, message):
