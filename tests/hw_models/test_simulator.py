@@ -168,6 +168,57 @@ def test_bad_rasters_are_refused(raster, match):
         validate_raster(raster, 2)
 
 
+def _raster(shape, values: dict, dtype=np.int64) -> np.ndarray:
+    """A zero raster of ``shape`` with ``values`` ({index: count}) set."""
+    arr = np.zeros(shape, dtype)
+    for index, value in values.items():
+        arr[index] = value
+    return arr
+
+
+ABOVE_15 = ("; the chip accepts at most 15 events per channel per step (pass clip_inputs=True / --clip-inputs to let "
+            "it clip, or spread the events over more steps)")
+
+
+@pytest.mark.parametrize("raster,clip,message", [
+    (np.ones((3, 2), bool), False, "raster is boolean; it must hold integer spike counts (convert with "
+                                   "raster.astype(numpy.int64) if True means one event)"),
+    (np.array([["a", "b"]]), False, "raster must be a numeric array of spike counts, got dtype <U1"),
+    (np.array([[1, None]], dtype=object), False, "raster must be a numeric array of spike counts, got dtype object"),
+    (np.array([[1 + 0j, 0]]), False, "raster must be a numeric array of spike counts, got dtype complex128"),
+    (np.array([[0.0, np.inf]]), False, "raster holds NaN or inf; it must hold integer spike counts"),
+    (_raster((3, 2), {(1, 1): 2.5, (2, 0): 0.5}, float), False,
+     "raster must hold integer spike counts; found 2.5 at index [1, 1] (encode to counts per time step first)"),
+    (np.zeros((2, 2, 2, 2), int), False, "raster must have shape (T, N_in) or (B, T, N_in); got (2, 2, 2, 2)"),
+    (np.zeros((2, 4, 3), int), False, "raster has 3 channels, the configuration has 2 input channels (last axis of "
+                                   "the raster)"),
+    (np.zeros((0, 3, 2), int), False, "raster has no time steps or no samples (shape (0, 3, 2))"),
+    (np.zeros((2, 0, 2), int), False, "raster has no time steps or no samples (shape (2, 0, 2))"),
+    (_raster((2, 3, 2), {(1, 2, 0): -3, (1, 2, 1): -1}), False,
+     "raster holds a negative count -3 at (sample, step, channel) [1, 2, 0]"),
+    (_raster((3, 2), {(2, 1): -1.0}, float), False,
+     "raster holds a negative count -1.0 at (sample, step, channel) [0, 2, 1]"),
+    (_raster((2, 3, 2), {(0, 0, 0): 15, (1, 0, 1): 16, (1, 2, 0): 20}), False,
+     "raster count 16 at (sample, step, channel) [1, 0, 1] is above 15" + ABOVE_15),
+    (_raster((2, 3, 2), {(0, 0, 0): 255, (0, 1, 1): 300, (1, 0, 0): 256}), True,
+     "raster count 300 at (sample, step, channel) [0, 1, 1] is above 255"),
+])
+def test_bad_rasters_get_the_whole_message(raster, clip, message):
+    """Each refusal says what is wrong, where (the first bad entry, as (sample, step, channel)) and how to fix it."""
+    with pytest.raises(InputError) as err:
+        validate_raster(raster, 2, clip_inputs=clip)
+    assert str(err.value) == message
+
+
+def test_good_rasters_come_back_as_int64_batches():
+    """The largest counts accepted (15, or 255 when clipping), integral floats and unsigned types."""
+    out = validate_raster(np.array([[15, 0], [1, 2]], np.uint8), 2)
+    assert out.dtype == np.int64 and out.shape == (1, 2, 2) and out[0, 0, 0] == 15
+    floats = validate_raster(np.array([[[3.0, 0.0]], [[0.0, 1.0]]]), 2)
+    assert floats.dtype == np.int64 and floats.shape == (2, 1, 2) and floats[0, 0, 0] == 3
+    assert validate_raster(np.array([[255, 15]]), 2, clip_inputs=True)[0, 0, 0] == 255
+
+
 def test_clip_inputs_is_explicit_and_matches_chip():
     cfg = chain(n_h=1, weights_in=[[10]], dash_syn=15, threshold=[30000])
     clipped = simulate(cfg, np.array([[200]]), clip_inputs=True)
@@ -314,6 +365,8 @@ def test_counts_above_15_are_refused_unless_clipping_is_asked_for(engine):
     with pytest.raises(InputError, match="at most 15"):
         simulate_reference(cfg, np.array([[16]]))
     assert simulate(cfg, np.array([[16]]), engine=engine, clip_inputs=True)["Isyn"][0, 0] == 149  # 150 - 1
+    summary = simulate(cfg, np.array([[16]]), engine=engine, record="summary", clip_inputs=True)
+    assert summary["Isyn_peak"][0] == 149
 
 
 def test_simulate_applies_the_design_rules_unless_told_not_to():

@@ -261,6 +261,23 @@ def test_exact_engines_agree_on_a_benchmark_sized_network():
 
 
 
+def test_eventprop_with_tau_mem_equal_to_tau_syn_on_some_neurons():
+    """Per-neuron time constants where a neuron's tau_mem equals its own tau_syn and the previous neuron's
+    tau_mem, but its tau_syn differs from the previous one's (hidden neurons 0-1 and readout neurons 0-1):
+    EventProp's memo of exponentials, keyed by (dt, tau_s, tau_m), must not be reused across them (mutation
+    testing: the memo keyed by tau_m twice, ``memo[2] == tau_s``, survived every test). Exact engines only."""
+    net, inputs, labels = random_case(2, [3, 4, 2], "general", True, "spiking", False)
+    net.tau_syn[0][:], net.tau_mem[0][:] = [5e-3, 1e-2, 5e-3, 1e-2], [1e-2, 1e-2, 1e-2, 2e-2]
+    net.tau_syn[1][:], net.tau_mem[1][:] = [5e-3, 1e-2], [1e-2, 1e-2]
+    results = {e: loss_and_grad(net, inputs, labels, SPIKING_LOSSES[0], 0.08, engine=e)
+               for e in ("fp", "fp-forward", "eventprop")}
+    assert all(np.all(c.sum(axis=0) > 0) for c in results["fp"][2].spike_counts)  # every neuron fires
+    ref = flatten(net, results["fp"][1])
+    assert all(np.abs(g).max() > 0 for name in ("weights", "threshold") for g in results["fp"][1][name])
+    for e in ("fp-forward", "eventprop"):
+        assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
+
+
 def tie_case(seed: int = 3):
     """A 3-4-2 network with recurrent weights (delay 0) in which hidden neuron 1 crosses threshold *exactly*
     when the recurrent spike of neuron 0 arrives: neurons 0 and 1 are twins (same input weights, threshold
