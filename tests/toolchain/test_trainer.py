@@ -229,6 +229,33 @@ def test_threshold_noise_changes_training_and_resumes_bit_for_bit(tmp_path):
     assert not np.array_equal(clean.network.weights[0], whole.network.weights[0])
 
 
+def test_parameter_averaging_saves_the_average_and_resumes_bit_for_bit(tmp_path):
+    """``average = d``: validation and the saved network use the running average of the latent parameters,
+    kept in the checkpoint, so an interrupted averaged run resumes to the same network."""
+    base = {**SMALL, "train_subset": 64, "val_subset": 20}
+    config = TrainConfig(**base, epochs=2, average=0.9)
+    whole = train(config, tmp_path / "whole", evaluate_test=False)
+    part = tmp_path / "part"
+    train(config, part, stop_after=1, evaluate_test=False)
+    assert "average" in load_checkpoint(part / "last.ckpt").extra
+    resumed = train(config, part, resume=True, evaluate_test=False)
+    assert resumed.network.to_json() == whole.network.to_json()
+    raw = train(TrainConfig(**base, epochs=2), tmp_path / "raw", evaluate_test=False)
+    assert not np.array_equal(raw.network.weights[0], whole.network.weights[0])
+    # the average of a run with the same steps lies between the start and the raw run's end, per weight
+    # (a convex combination of every step's parameters): it moved away from the start, but by less
+    ckpt = load_checkpoint(tmp_path / "whole" / "last.ckpt")
+    start = initial_parameters(config, [5, 24, 3])
+    moved_avg = np.abs(ckpt.extra["average"]["W0"] - start["W0"]).mean()
+    moved_raw = np.abs(ckpt.params["W0"] - start["W0"]).mean()
+    assert 0 < moved_avg < moved_raw
+
+
+def test_parameter_averaging_is_validated():
+    with pytest.raises(HyperparameterError, match="average"):
+        TrainConfig(**SMALL, average=1.0).validate()
+
+
 def test_output_code_network_for_ten_classes_on_eight_readouts():
     config = preset_config("digits", hidden=[16])
     sizes = [8, 16, 8]

@@ -110,6 +110,10 @@ class TrainConfig:
     by ``exp(threshold_noise * z)``, ``z ~ N(0, 1)`` (:func:`threshold_jitter`), so the network learns
     to keep its decisions when a neuron fires a little earlier, later or not at all, as on the chip's
     step grid; validation, test and the saved network use the exact thresholds. ``0`` disables it.
+    Parameter averaging (Polyak): with ``average = d > 0`` the run keeps ``avg <- d avg + (1 - d) theta`` of the
+    latent parameters after every step (``avg = theta`` at the start); validation, the choice of the best epoch
+    and the saved network use ``avg``, which smooths the epoch-to-epoch swings of a noisy validation split
+    (about ``1 / (1 - d)`` steps of memory). ``0`` (the default) disables it.
     """
 
     task: str
@@ -145,6 +149,7 @@ class TrainConfig:
     bump: float = 0.0
     bump_silent: list[float] = field(default_factory=lambda: [0.9, 0.0])
     threshold_noise: float = 0.0
+    average: float = 0.0
     learn_tau: bool = False
     tau_lr_scale: float = 10.0
     tau_layers: list[int] | None = None
@@ -215,6 +220,8 @@ class TrainConfig:
         v.append(number_violation("hop_delay_steps", self.hop_delay_steps, 0, 16, hint="0.5 (default) or 1.0"))
         v.append(number_violation("lr", self.lr, 0, math.inf, lo_open=True, hint="e.g. 5e-3"))
         v.append(number_violation("bump", self.bump, 0, math.inf, hint="e.g. 1e-3, or 0 to disable"))
+        v.append(number_violation("average", self.average, 0, 1, hi_open=True,
+                                  hint="e.g. 0.99 (about 100 steps of memory), or 0 to disable"))
         if not (isinstance(self.bump_silent, (list, tuple)) and all(_fraction(f) for f in self.bump_silent)):
             v.append(Violation("bump_silent", f"need a list of fractions in [0, 1], got {self.bump_silent!r}",
                                hint="e.g. [0.9, 0.0]"))
@@ -549,6 +556,12 @@ def sample_step(net: Network, sample: Spikes, factors, label: int, static: tuple
     return value.value, grads, fwd.spike_counts(run), decide(rule, fwd, run.layer_sizes[-1], code)
 
 
+def average_parameters(average: dict[str, np.ndarray], params: dict[str, np.ndarray], decay: float
+                       ) -> dict[str, np.ndarray]:
+    """One step of the exponential moving average: ``decay * average + (1 - decay) * params``, per array."""
+    return {name: decay * average[name] + (1.0 - decay) * params[name] for name in params}
+
+
 def uses_batched(net: Network, loss: Loss, engine: str = "fp", learn_tau: bool = False) -> bool:
     """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP, a
     loss it compiles and fixed time constants. Otherwise the per-sample path runs (:func:`sample_step`)."""
@@ -740,12 +753,14 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
         require_same_settings(ckpt.extra["settings"], settings)
         params, opt, rng = ckpt.params, Adam.from_state_dict(ckpt.optimizer), rng_from_state(ckpt.rng_state)
         best = ckpt.extra["best"]
+        average = ckpt.extra.get("average", params)
         start, wall = ckpt.epoch, float(ckpt.extra["wall_seconds"])
         log.restore(ckpt.history)
     else:
         params = constrain(config, initial_parameters(config, sizes, clock_ticks(config, task)))
         opt, rng = Adam(lr=config.lr), np.random.default_rng([config.seed, 2])
         best = {"epoch": -1, "val_accuracy": -1.0, "params": params}
+        average = params
         start, wall = 0, 0.0
     end = config.epochs if stop_after is None else min(config.epochs, start + stop_after)
     fast = batched_engine and uses_batched(build_network(config, sizes, params), loss, config.engine, config.learn_tau)
@@ -768,6 +783,8 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
                 grads, norm = clip_global_norm(grads, config.max_grad_norm)
                 params = opt.step(params, grads, lr=schedule(epoch))
                 params = constrain(config, bump_silent_neurons(config, params, step.spike_counts))
+                if config.average > 0:
+                    average = average_parameters(average, params, config.average)
                 losses = step.losses
                 hits = int(np.sum(step.decisions == np.asarray(train_labels)[batch]))
                 spikes = float(sum(c.sum() for c in step.spike_counts))
@@ -777,10 +794,11 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
                 total_spikes += spikes
                 bar.advance(float(np.mean(losses)), hits / len(batch), spikes / len(batch), len(batch))
             n = len(train_inputs)
-            net = build_network(config, sizes, params)
+            chosen = average if config.average > 0 else params  # what validation judges and the run saves
+            net = build_network(config, sizes, chosen)
             val = evaluate(net, val_inputs, val_labels, loss, config.t_end, rule, executor, code, val_data, fast_eval)
             if val["accuracy"] > best["val_accuracy"]:
-                best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": params}
+                best = {"epoch": epoch, "val_accuracy": val["accuracy"], "params": chosen}
             record = {"epoch": epoch, "lr": schedule(epoch), "loss": total_loss / n, "accuracy": correct / n,
                       "spikes_per_sample": total_spikes / n, "grad_norm_mean": float(np.mean(norms)),
                       "grad_norm_max": float(np.max(norms)), "val_loss": val["loss"],
@@ -790,7 +808,8 @@ def _train(config: TrainConfig, out: Path, resume: bool, scheduler: str | None, 
             wall += time.perf_counter() - t0
             save_checkpoint(out / CHECKPOINT_FILE, Checkpoint(
                 epoch + 1, params, opt.state_dict(), rng_state(rng), log.read(),
-                {"settings": settings, "best": best, "wall_seconds": wall}))
+                {"settings": settings, "best": best, "wall_seconds": wall,
+                 **({"average": average} if config.average > 0 else {})}))
         final = build_network(config, sizes, best["params"],
                               network_metadata(config, task, best["params"]))
         final.metadata.update({"epoch": best["epoch"], "val_accuracy": best["val_accuracy"]})
