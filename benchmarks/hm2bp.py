@@ -33,9 +33,11 @@ FP = {"engine": "fp", "loss": "first-spike", "loss_options": {}, "init_psp": [[0
 #: run name -> (task, overrides of the task's preset); the sizes of the runs fit the shared 2-core machine
 RUNS: dict[str, tuple[str, dict]] = {
     "mnist5k-hm2bp": ("mnist5k", {}),
-    "mnist5k-fp": ("mnist5k", {**FP, "epochs": 3}),
-    "fashion-hm2bp": ("fashion", {"train_subset": 20000, "val_subset": 1000, "epochs": 2, "gamma": 0.7}),
-    "fashion-fp": ("fashion", {**FP, "train_subset": 20000, "val_subset": 1000, "epochs": 1}),
+    "mnist5k-hm2bp-float": ("mnist5k", {"mode": "float"}),
+    "mnist5k-fp": ("mnist5k", FP),
+    "fashion-hm2bp": ("fashion", {"lr": 5e-4, "epochs": 5}),
+    "fashion-hm2bp-lr2e-3": ("fashion", {"lr": 2e-3, "epochs": 10}),  # the preset's rate: validation swung 40-68 %
+    "fashion-fp": ("fashion", {**FP, "epochs": 3}),
     # Xylo Audio 2 (8 readouts): 10 digits through the Hadamard output code, counts decided by argmax C @ counts
     "digits-hm2bp": ("digits", {"chip": "xylo-audio2", "dt": 1e-3, "task_options": {"max_count": 4}, "clock": False,
                                 "hidden": [200], "dash_syn": [2, 2], "dash_mem": [3, 3], "lr_scale": None,
@@ -43,6 +45,11 @@ RUNS: dict[str, tuple[str, dict]] = {
                                 "loss_options": {"desired": 6.0, "undesired": 1.0, "margin": 1.0}, "t_end": 0.012,
                                 "epochs": 10, "batch_size": 16, "lr": 3e-3, "gamma": 0.9}),
 }
+
+
+#: runs compiled without the health check: with calibration, 2-3 of the 10 readouts still reach the int16 rail
+#: on the calibration samples (the compile refuses that by default); the bit-accurate column shows what it costs
+NO_HEALTH_CHECK = {"fashion-hm2bp", "fashion-hm2bp-lr2e-3", "fashion-fp"}
 
 
 def run_one(name: str, root: Path) -> dict:
@@ -58,7 +65,7 @@ def run_one(name: str, root: Path) -> dict:
         return {**json.loads(cached.read_text()), "summary": summary, "out": out}
     net = load_network(out / "network.json")
     t0 = time.perf_counter()
-    chip_config, report = compile_network(net, net.metadata["chip"])
+    chip_config, report = compile_network(net, net.metadata["chip"], check_health=name not in NO_HEALTH_CHECK)
     (out / "deploy").mkdir(exist_ok=True)
     chip_config.save(out / "deploy" / "config.json")
     result = verify(net, chip_config, compile_options=report.to_dict())

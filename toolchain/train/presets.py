@@ -55,10 +55,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # MNIST-class images for HM2-BP (rate-coded counts): 14x14 block means, up to 0.5 events per pixel and step
     # over 16 steps of 1 ms; tau_syn = tau(2) = 3.5 ms, tau_mem = tau(3) = 7.5 ms; the count-mse loss (desired 8,
     # undesired 1, margin 1 spike) over a 20 ms trial, decided by the most output spikes. 196 inputs and 10
-    # readouts: train for a custom chip (examples/chips/mnist-196.json).
+    # readouts: train for a custom chip (examples/chips/mnist-196.json). Epochs chosen on the validation split
+    # (best epoch, seed 0): 95.1 % with 12, 96.0 % with 20, 96.0 % with 30 (gamma 0.95 over 30: 96.1 %); 500
+    # hidden neurons: 95.2 % with 20.
     "mnist5k": {"dt": 1e-3, "hidden": [300], "dash_syn": [2, 2], "dash_mem": [3, 3],
                 "init_psp": [[0.02, 0.05], [0.0, 0.03]], "loss": "count-mse", "engine": "hm2bp",
-                "loss_options": {"desired": 8.0, "undesired": 1.0, "margin": 1.0}, "t_end": 0.02, "epochs": 12,
+                "loss_options": {"desired": 8.0, "undesired": 1.0, "margin": 1.0}, "t_end": 0.02, "epochs": 20,
                 "batch_size": 16, "lr": 2e-3, "gamma": 0.9},
     "fashion": {"dt": 1e-3, "hidden": [300], "dash_syn": [2, 2], "dash_mem": [3, 3],
                 "init_psp": [[0.02, 0.05], [0.0, 0.03]], "loss": "count-mse", "engine": "hm2bp",
