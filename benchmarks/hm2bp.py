@@ -35,7 +35,7 @@ RUNS: dict[str, tuple[str, dict]] = {
     "mnist5k-hm2bp": ("mnist5k", {}),
     "mnist5k-hm2bp-float": ("mnist5k", {"mode": "float"}),
     "mnist5k-fp": ("mnist5k", FP),
-    "fashion-hm2bp": ("fashion", {"lr": 5e-4, "epochs": 5}),
+    "fashion-hm2bp": ("fashion", {}),
     "fashion-hm2bp-lr2e-3": ("fashion", {"lr": 2e-3, "epochs": 10}),  # the preset's rate: validation swung 40-68 %
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
     # Xylo Audio 2 (8 readouts): 10 digits through the Hadamard output code, counts decided by argmax C @ counts
