@@ -5,14 +5,15 @@
 * Every worker compiles the numba kernels once when it starts (a worker plugin runs a tiny forward pass and
   gradient), so no task pays for compilation; a worker restarted after a crash warms up again.
 * The same plugin stops the worker's statistical profiler (a thread that walks the task's Python stack every
-  10 ms): on the per-sample path (HM2-BP, EventProp) it made every sample about 1.8x slower in a worker.
+  10 ms): on HM2-BP's per-sample path one worker took 4.26 s per epoch with it, 2.25 s without.
 * Local workers start without Dask's ``MALLOC_TRIM_THRESHOLD_=65536``: with it glibc maps and unmaps every
-  array above 64 kB, and the page faults (3x as many, system time 0.3 s per 128 HM2-BP samples) made two
+  array above 64 kB, and the page faults (3x as many, system time 0.3-0.7 s per 512 HM2-BP samples) made two
   workers no faster than one process. Remote workers are started by their own ``dask worker``: docs/scaling.md.
 * No ``NUMBA_NUM_THREADS`` in the workers' environment: a spawned worker imports numba (with the caller's
   modules) before Dask applies it, and numba then refused every compilation inside a task ("Cannot set
-  NUMBA_NUM_THREADS to a different value once the threads have been launched"). Thread counts are passed to
-  the kernels explicitly instead (:func:`toolchain.dist.default_threads`).
+  NUMBA_NUM_THREADS to a different value once the threads have been launched"). It never limited the workers'
+  numba pool either (numba had read its thread count already); the batched engine gets its thread count as an
+  argument (:func:`toolchain.dist.default_threads`).
 * A worker killed mid-task loses nothing: Dask runs its tasks again on another worker; if the data a task
   needs was lost with it, the shared objects are scattered again and the map is repeated. Tasks are pure
   functions of their inputs, so the repeat gives the same result bit for bit.
