@@ -243,7 +243,7 @@ def _layout(net: Network) -> tuple[np.ndarray, np.ndarray, int, int]:
 
 def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rule: str,
               code: np.ndarray | None = None, grad: bool = True, threshold_factors: list | None = None,
-              workers: int = 1, max_spikes: int = MAX_SPIKES, tree_width: int | None = None) -> BatchResult:
+              workers: int = 1, max_spikes: int = MAX_SPIKES) -> BatchResult:
     """Loss, decision, spike counts and (``grad``) the summed reverse-mode FP gradient of every sample.
 
     ``samples``: :class:`~toolchain.lif.forward.Spikes` or ``(times, channels)`` pairs; ``labels``: class
@@ -251,9 +251,9 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     voltage rules). ``threshold_factors``: per sample ``None`` or one factor array per layer (``None`` for a
     layer without threshold), as :func:`toolchain.train.trainer.threshold_jitter` draws them; the thresholds
     are multiplied by them and the threshold gradient is taken back through them. ``workers``: threads; the
-    result is the same bit for bit with any number. The per-sample gradients are summed over a fixed pairwise
-    tree on ``tree_width`` positions (default: the next power of two; :mod:`toolchain.dist.reduce`), so a batch
-    split into aligned shards sums to the same bits.
+    result is the same bit for bit with any number. The per-sample gradients are summed over the fixed pairwise
+    tree on their positions (:mod:`toolchain.dist.reduce`), so a batch split into aligned shards sums to the
+    same bits.
     """
     t_end = check_t_end(t_end)
     spec = loss_spec(loss, net.layer_sizes[-1])
@@ -316,7 +316,7 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     spike_counts = [counts[:, lay[k, NEURON]:lay[k, NEURON] + net.layer_sizes[k + 1]] for k in range(n_spiking)]
     if not grad:
         return BatchResult(losses, decisions, spike_counts, None)
-    total = tree_sum(list(grads), np.add, width=tree_width)
+    total = tree_sum(grads, np.add)
     out = zeros_like_params(net)
     for k in range(L):
         n_pre, n = net.layer_sizes[k], net.layer_sizes[k + 1]

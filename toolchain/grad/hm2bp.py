@@ -105,15 +105,15 @@ def _spsp(arr_t, arr_src, post_t, post_n, a, b, n_pre, n_post):
 
 
 @njit(cache=True)
-def _silent_terms(arr_t, arr_src, post_t, post_n, a, b, n_pre, silent, t_end, delay):
-    """``ybar[j, i] = sum_{g in F_j} H_i(t_end - g) / t_end`` for silent post neurons i (zero elsewhere) and
-    ``sigma[i] = sum_f H_i(t_f - delay) / t_end`` (the effect ratio of a silent pre neuron)."""
+def _silent_terms(arr_t, arr_src, post_t, post_n, a, b, silent, t_end, delay, e):
+    """Adds ``ybar[j, i] = sum_{g in F_j} H_i(t_end - g) / t_end`` into the columns of ``e`` of the silent post
+    neurons i (zero there: they have no firing times) and returns ``sigma[i] = sum_f H_i(t_f - delay) / t_end``
+    (the effect ratio of a silent pre neuron)."""
     n_post = silent.shape[0]
-    ybar = np.zeros((n_pre, n_post))
     sigma = np.zeros(n_post)
     quiet = np.flatnonzero(silent)
     for m in range(arr_t.shape[0]):
-        row, h, a_h, b_h = ybar[arr_src[m]], 0.0, np.nan, np.nan
+        row, h, a_h, b_h = e[arr_src[m]], 0.0, np.nan, np.nan
         for i in quiet:  # neurons with the time constants of the previous one reuse its value (layers share them)
             if a[i] != a_h or b[i] != b_h:
                 h, a_h, b_h = psp_integral(t_end - arr_t[m], a[i], b[i]) / t_end, a[i], b[i]
@@ -124,7 +124,7 @@ def _silent_terms(arr_t, arr_src, post_t, post_n, a, b, n_pre, silent, t_end, de
     for i in range(n_post):
         if silent[i]:
             sigma[i] = psp_integral(0.5 * t_end, a[i], b[i]) / t_end
-    return ybar, sigma
+    return sigma
 
 
 @dataclass
@@ -176,17 +176,16 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
         arr_t, arr_src, _ = fwd.arrivals(net, layer)
         sp = fwd.layers[layer]
         a, b = 1.0 / net.tau_syn[layer], 1.0 / net.tau_mem[layer]
-        ybar, sigma = _silent_terms(arr_t, arr_src, sp.times, sp.neurons, a, b, w.shape[0], silent, fwd.t_end,
-                                    net.delays[layer])
-        e = np.where(silent[None, :], ybar, terms.spsp)
+        e = terms.spsp  # this sample's own array: the silent columns and then the gradient are written into it
+        sigma = _silent_terms(arr_t, arr_src, sp.times, sp.neurons, a, b, silent, fwd.t_end, net.delays[layer], e)
         g = delta * micro_factor(o, terms.resets, net.tau_mem[layer], fwd.t_end) / theta
-        grads["weights"][layer] = e * g[None, :]
         grads["threshold"][layer] = -g * np.maximum(o + terms.resets, 1.0)
-        if layer == 0:
-            break
-        o_pre = fwd.layers[layer - 1].counts(w.shape[0]).astype(np.float64)
-        ratio = np.where(o_pre[:, None] > 0, e / np.maximum(o_pre, 1.0)[:, None], sigma[None, :])
-        delta = (w * ratio) @ g
+        if layer > 0:
+            o_pre = fwd.layers[layer - 1].counts(w.shape[0]).astype(np.float64)
+            ratio = np.where(o_pre[:, None] > 0, e / np.maximum(o_pre, 1.0)[:, None], sigma[None, :])
+            delta = (w * ratio) @ g
+        e *= g[None, :]
+        grads["weights"][layer] = e
     return grads
 
 

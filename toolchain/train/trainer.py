@@ -61,7 +61,7 @@ from toolchain.data.inputs import clock_period, clock_ticks, task_inputs
 from toolchain.data.tasks import Task
 from toolchain.decode import RULE_OF_LOSS, decide
 from toolchain.dist import Executor, SerialExecutor, default_threads, make_executor
-from toolchain.dist.reduce import combine_shards, shard_block, tree_sum
+from toolchain.dist.reduce import PairwiseSum, shard_block, tree_sum
 from toolchain.grad import batched
 from toolchain.grad.api import ENGINES, sample_loss
 from toolchain.lif.forward import Spikes, as_sample, forward
@@ -572,22 +572,36 @@ def _add_grads(a: dict, b: dict) -> dict:
     return {name: [None if x is None else x + y for x, y in zip(a[name], b[name], strict=True)] for name in a}
 
 
+def _add_grads_into(a: dict, b: dict) -> dict:
+    """``a + b`` written into ``a`` (the same bits as :func:`_add_grads`, without new arrays)."""
+    for name in a:
+        for x, y in zip(a[name], b[name], strict=True):
+            if x is not None:
+                x += y
+    return a
+
+
 def _shard_step(item: tuple, net: Network, data: tuple, static: tuple) -> batched.BatchResult:
     """One aligned shard of a minibatch (runs wherever the executor puts it): per-sample losses, decisions and
-    spike counts, and the :func:`tree_sum` of the per-sample gradients over ``block`` positions.
+    spike counts, and the :func:`tree_sum` of the per-sample gradients over the shard's positions.
     ``static = (loss, t_end, engine, rule, code, fast, threads, taus)``: ``fast`` picks the batched engine,
-    ``taus`` asks for time-constant gradients (per-sample path only)."""
-    indices, factors, block = item
+    ``taus`` asks for time-constant gradients (per-sample path only, which sums as it goes: a few gradients
+    alive, not one per sample)."""
+    indices, factors = item
     inputs, labels = data
     loss, t_end, _, rule, code, fast, threads, taus = static
     samples, shard_labels = [inputs[i] for i in indices], [labels[i] for i in indices]
     if fast:
         return batched.run_batch(net, samples, shard_labels, loss, t_end, rule, code, threshold_factors=factors,
-                                 workers=threads, tree_width=block)
-    rows = [sample_step(net, s, f, y, static, taus) for s, f, y in zip(samples, factors, shard_labels, strict=True)]
-    counts = [np.stack([r[2][layer] for r in rows]) for layer in range(len(rows[0][2]))]
-    return batched.BatchResult(np.array([r[0] for r in rows]), np.array([r[3] for r in rows]), counts,
-                               tree_sum([r[1] for r in rows], _add_grads, width=block))
+                                 workers=threads)
+    total, rows = PairwiseSum(_add_grads_into), []
+    for s, f, y in zip(samples, factors, shard_labels, strict=True):
+        value, grads, counts, decision = sample_step(net, s, f, y, static, taus)
+        total.push(grads)
+        rows.append((value, counts, decision))
+    counts = [np.stack([r[1][layer] for r in rows]) for layer in range(len(rows[0][1]))]
+    return batched.BatchResult(np.array([r[0] for r in rows]), np.array([r[2] for r in rows]), counts,
+                               total.total())
 
 
 def batch_step(executor: Executor, net: Network, data: Any, batch: np.ndarray, jitter: list, static: Any
@@ -596,13 +610,13 @@ def batch_step(executor: Executor, net: Network, data: Any, batch: np.ndarray, j
     gradients (engine units): a fixed pairwise tree over the batch's positions (:mod:`toolchain.dist.reduce`),
     so it is bit-identical however many workers share the batch."""
     block = shard_block(len(batch), 1 if executor.workers == 1 else 2 * executor.workers)
-    items = [(batch[a:a + block], jitter[a:a + block], block) for a in range(0, len(batch), block)]
+    items = [(batch[a:a + block], jitter[a:a + block]) for a in range(0, len(batch), block)]
     shards = executor.map(_shard_step, items, executor.share(net), data, static)
     return batched.BatchResult(np.concatenate([r.losses for r in shards]),
                                np.concatenate([r.decisions for r in shards]),
                                [np.concatenate([r.spike_counts[k] for r in shards])
                                 for k in range(len(shards[0].spike_counts))],
-                               combine_shards([r.grads for r in shards], len(batch), block, _add_grads))
+                               tree_sum([r.grads for r in shards], _add_grads))
 
 
 def _shard_eval(bounds: tuple[int, int], net: Network, data: tuple, static: tuple) -> tuple:
