@@ -19,7 +19,15 @@ from toolchain.grad import batch_kernels, batched
 from toolchain.grad.api import loss_and_grad, sample_loss
 from toolchain.grad.params import flatten
 from toolchain.lif.forward import as_sample, forward
-from toolchain.losses import FirstSpikeCE, IntegratedVoltageCE, Loss, MaxVoltageCE, SpikeCountCE, _softmax_ce
+from toolchain.losses import (
+    CountMSE,
+    FirstSpikeCE,
+    IntegratedVoltageCE,
+    Loss,
+    MaxVoltageCE,
+    SpikeCountCE,
+    _softmax_ce,
+)
 from toolchain.train.coding import CodedVoltageCE, output_code
 
 SPIKING = {"first-spike": FirstSpikeCE(tau0=2e-3, tau1=0.2), "spike-count": SpikeCountCE(tau_count=0.02, gain=0.3)}
@@ -33,12 +41,12 @@ def coded(observable: str, n_out: int, normalize: bool) -> CodedVoltageCE:
                           gain=1.5, normalize=normalize)
 
 
-def compare(net, inputs, labels, loss: Loss, rule: str, code=None, t_end=0.08):
+def compare(net, inputs, labels, loss: Loss, rule: str, code=None, t_end=0.08, engine="fp"):
     """Batched vs per-sample: per-sample loss, decision, spike counts bit for bit or to 1e-12; gradients to 1e-11 of
     the largest entry (the compiled twins order their floating-point operations differently: the worst draw seen,
     seed 9650 of a 3-4-2 recurrent network, differed by 1.6e-12 of the largest entry, on that entry)."""
-    result = batched.run_batch(net, inputs, labels, loss, t_end, rule, code)
-    ref_loss, ref_grads, stats = loss_and_grad(net, inputs, labels, loss, t_end, engine="fp")
+    result = batched.run_batch(net, inputs, labels, loss, t_end, rule, code, engine=engine)
+    ref_loss, ref_grads, stats = loss_and_grad(net, inputs, labels, loss, t_end, engine=engine)
     for k, (sample, label) in enumerate(zip(inputs, labels, strict=True)):
         fwd = forward(net, as_sample(sample, net.layer_sizes[0]), t_end)
         assert result.losses[k] == pytest.approx(sample_loss(net, fwd, label, loss).value, rel=1e-12, abs=1e-14)
@@ -80,6 +88,33 @@ def test_batched_equals_per_sample_on_leaky_readouts(case, rule, kind):
     labels = [int(y) % loss.code.shape[0] for y in labels]
     code = loss.code if loss.code.shape[0] > net.layer_sizes[-1] else None
     compare(net, inputs, labels, loss, rule, code)
+
+
+COUNT = CountMSE(desired=4.0, undesired=0.0, margin=0.0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases)
+def test_batched_hm2bp_equals_the_per_sample_hm2bp(case):
+    """HM2-BP in the batched engine: the same layer_gradient as the per-sample path, after the same forward pass."""
+    net, inputs, labels = random_case(readout="spiking", **{**case, "recurrent": False})
+    compare(net, inputs, labels, COUNT, "spike-count", engine="hm2bp")
+
+
+def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads():
+    """Non-vacuous: two hidden layers and the readout fire (several spikes per neuron), some neurons stay silent
+    (HM2-BP's silent-neuron rules run), every weight and threshold group has a gradient, and 1 or 2 threads give
+    the same bits."""
+    net, _, _ = random_case(3, [4, 8, 6, 3], "general", False, "spiking", True)
+    inputs, labels = many_samples(3, 4, 12), [k % 3 for k in range(12)]
+    result, want = compare(net, inputs, labels, COUNT, "spike-count", engine="hm2bp")
+    assert all(c.max() >= 2 and (c == 0).any() for c in result.spike_counts)
+    for name in ("weights", "threshold"):
+        assert all(np.abs(g).max() > 0 for g in result.grads[name]), name
+    two = batched.run_batch(net, inputs, labels, COUNT, 0.08, "spike-count", engine="hm2bp", workers=2)
+    assert np.array_equal(flatten(net, two.grads), flatten(net, result.grads))
+    assert not batched.supports(random_case(3, [4, 6, 3], "general", True, "spiking", True)[0], COUNT, "hm2bp")
+    assert not batched.supports(net, SPIKING["first-spike"], "hm2bp")
 
 
 def test_the_compared_cases_spike_and_have_gradients():

@@ -31,7 +31,7 @@ from toolchain.lif.forward import tau_runs
 from toolchain.lif.kernels import psp, psp_integral
 
 #: loss kinds of :func:`toolchain.grad.batched.loss_spec`
-LOSS_VOLTAGE, LOSS_FIRST_SPIKE, LOSS_SPIKE_COUNT = 0, 1, 2
+LOSS_VOLTAGE, LOSS_FIRST_SPIKE, LOSS_SPIKE_COUNT, LOSS_COUNT_MSE = 0, 1, 2, 3
 #: decision rules, in the order of :data:`toolchain.decode.RULES`
 RULE_FIRST_SPIKE, RULE_SPIKE_COUNT, RULE_MAX_VOLTAGE, RULE_INTEGRATED_VOLTAGE = 0, 1, 2, 3
 #: status codes a sample can end with (0: fine)
@@ -122,6 +122,20 @@ def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
         for k in range(times.shape[0]):
             d_times[k] = -grad_logits[neurons[k]] * gain * weight[k] / tau_count
     return value, d_times
+
+
+@njit(cache=True)
+def count_mse_loss(neurons, label, n_out, desired, undesired, margin):
+    """HM2-BP's count loss (:class:`toolchain.losses.CountMSE` without a code): ``err_c = o_c - y_c`` outside
+    the margin, else 0; returns (``sum err^2 / 2``, ``dE/do = err``)."""
+    err = np.zeros(n_out)
+    for k in range(neurons.shape[0]):
+        err[neurons[k]] += 1.0
+    for c in range(n_out):
+        err[c] -= desired if c == label else undesired
+        if abs(err[c]) <= margin:
+            err[c] = 0.0
+    return 0.5 * np.sum(err**2), err
 
 
 @njit(cache=True)

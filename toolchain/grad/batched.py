@@ -9,7 +9,10 @@ slots are summed over a fixed pairwise tree afterwards, so the result does not d
 (bit for bit) and equals the per-sample path to round-off. The compiled code is cached on disk (numba's cache) and
 dropped when any kernel it calls changes.
 
-``supports(net, loss)`` says whether a configuration can run here (the losses of :mod:`toolchain.losses` and
+HM2-BP (``engine="hm2bp"``) runs the same way: the forward pass, the count loss and
+:func:`toolchain.grad.hm2bp.layer_gradient` for each layer, the very function the per-sample path calls.
+
+``supports(net, loss, engine)`` says whether a configuration can run here (the losses of :mod:`toolchain.losses` and
 :class:`~toolchain.train.coding.CodedVoltageCE`); callers fall back to the per-sample path otherwise.
 """
 
@@ -29,6 +32,7 @@ from toolchain.decode import RULES
 from toolchain.dist.reduce import tree_sum
 from toolchain.grad import batch_kernels as bk
 from toolchain.grad.fp_reverse import _reverse_leaky, _reverse_spiking
+from toolchain.grad.hm2bp import layer_gradient as hm2bp_layer
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import (
     MAX_SPIKES,
@@ -40,7 +44,7 @@ from toolchain.lif.forward import (
     check_t_end,
 )
 from toolchain.lif.kernels import METHOD_AUTO
-from toolchain.losses import FirstSpikeCE, IntegratedVoltageCE, Loss, MaxVoltageCE, SpikeCountCE
+from toolchain.losses import CountMSE, FirstSpikeCE, IntegratedVoltageCE, Loss, MaxVoltageCE, SpikeCountCE
 from toolchain.network import Network
 from toolchain.train.coding import CodedVoltageCE
 
@@ -71,12 +75,25 @@ def loss_spec(loss: Loss, n_out: int) -> tuple[int, np.ndarray, np.ndarray] | No
     if type(loss) is SpikeCountCE:
         tau = math.inf if loss.tau_count is None else float(loss.tau_count)
         return bk.LOSS_SPIKE_COUNT, np.array([tau, loss.gain]), np.eye(n_out)
+    if type(loss) is CountMSE and loss.code is None:
+        return bk.LOSS_COUNT_MSE, np.array([loss.desired, loss.undesired, loss.margin]), np.eye(n_out)
     return None
 
 
-def supports(net: Network, loss: Loss) -> bool:
-    """Whether the batched engine can run ``loss`` on ``net`` (else use the per-sample path)."""
-    return loss.readout == net.readout and loss_spec(loss, net.layer_sizes[-1]) is not None
+#: gradient engines the compiled code runs
+ENGINES = {"fp": 0, "hm2bp": 1}
+ENGINE_HM2BP = ENGINES["hm2bp"]
+
+
+def supports(net: Network, loss: Loss, engine: str = "fp") -> bool:
+    """Whether the batched engine can run ``loss`` on ``net`` with ``engine`` (else use the per-sample path):
+    reverse-mode FP, or HM2-BP for :class:`~toolchain.losses.CountMSE` (no output code) on a layered
+    feed-forward network with a spiking readout."""
+    if engine not in ENGINES or loss.readout != net.readout or loss_spec(loss, net.layer_sizes[-1]) is None:
+        return False
+    if engine == "hm2bp":
+        return type(loss) is CountMSE and all(r is None for r in net.recurrent)
+    return True
 
 
 # -- compiled code ------------------------------------------------------------------------------------------
@@ -99,8 +116,10 @@ def _mat(buf: np.ndarray, offset: np.int64, n: np.int64, m: np.int64) -> np.ndar
 
 @njit(cache=True)
 def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end, loss_kind, loss_par,
-            loss_code, dec_code, rule, label, want_grad, method, max_spikes, grads, counts, losses, decisions, status):
-    """Forward pass, loss, decision and (``want_grad``) reverse pass of sample ``s``, written into slot ``s``."""
+            loss_code, dec_code, rule, label, want_grad, engine, method, max_spikes, grads, counts, losses, decisions,
+            status):
+    """Forward pass, loss, decision and (``want_grad``) the gradient of sample ``s`` (reverse-mode FP, or HM2-BP's
+    backward sweep for ``engine == ENGINE_HM2BP``), written into slot ``s``."""
     n_layers = lay.shape[0]
     n_spiking = n_layers - 1 if leaky else n_layers
     no_rec = np.zeros((1, 1))
@@ -133,6 +152,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
     top = n_layers - 1
     n_out = lay[top, N_POST]
     empty = np.zeros(0)
+    d_counts = np.zeros(n_out)
     if leaky:
         arr_t = pre_t + delays[top]
         w = _mat(pbuf, lay[top, P_W], lay[top, N_PRE], n_out)
@@ -154,6 +174,9 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
             if code != bk.STATUS_OK:
                 status[s] = code
                 return
+        elif loss_kind == bk.LOSS_COUNT_MSE:
+            value, d_counts = bk.count_mse_loss(out_n, label, n_out, loss_par[0], loss_par[1], loss_par[2])
+            seed = np.zeros(out_t.shape[0])  # counts are piecewise constant: no exact spike-time gradient
         else:
             value, seed = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1])
         decisions[s] = bk.decide(rule, out_t, out_n, n_out, empty, empty, dec_code)
@@ -161,6 +184,23 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
     if not want_grad:
         return
     g = grads[s]
+    if engine == ENGINE_HM2BP:  # layered, feed-forward, spiking readout, count loss (run_batch checks)
+        delta = d_counts
+        for layer in range(n_spiking - 1, -1, -1):
+            n_pre, n, col = lay[layer, N_PRE], lay[layer, N_POST], lay[layer, NEURON]
+            if layer == 0:
+                arr_t, arr_src, pre_counts = in_t[lo:hi] + delays[0], in_c[lo:hi].copy(), np.zeros(0)
+            else:
+                arr_t, arr_src = sp_t[layer - 1] + delays[layer], sp_n[layer - 1]
+                pre_counts = counts[s, lay[layer - 1, NEURON]:lay[layer - 1, NEURON] + n_pre].astype(np.float64)
+            dw, dth, delta = hm2bp_layer(arr_t, arr_src, sp_t[layer], sp_n[layer],
+                                         pbuf[lay[layer, P_ALPHA]:lay[layer, P_ALPHA] + n],
+                                         pbuf[lay[layer, P_BETA]:lay[layer, P_BETA] + n],
+                                         _mat(pbuf, lay[layer, P_W], n_pre, n), theta[_row(theta, s), col:col + n],
+                                         delta, t_end, delays[layer], pre_counts)
+            g[lay[layer, G_W]:lay[layer, G_W] + dw.size] = dw.ravel()
+            g[lay[layer, G_TH]:lay[layer, G_TH] + n] = dth * factor[_row(factor, s), col:col + n]
+        return
     if leaky:
         if loss_par[3] == 1.0:
             dw, seed = _reverse_leaky(arr_t, pre_n, w, a, b, t_end, tmax, kink, kink_slope, d_y, np.zeros(n_out))
@@ -187,19 +227,23 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
 
 @njit(cache=True, nogil=True)
 def _chunk(first, last, in_t, in_c, offsets, labels, pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end,
-           loss_kind, loss_par, loss_code, dec_code, rule, want_grad, method, max_spikes, grads, counts, losses,
+           loss_kind, loss_par, loss_code, dec_code, rule, want_grad, engine, method, max_spikes, grads, counts, losses,
            decisions, status):
     """:func:`_sample` for samples ``first`` to ``last - 1``, without the GIL (threads run chunks side by side;
     each sample writes only its own slot)."""
     for s in range(first, last):
         _sample(s, in_t, in_c, offsets[s], offsets[s + 1], pbuf, lay, delays, rec_delays, theta, factor, leaky, t_end,
-                loss_kind, loss_par, loss_code, dec_code, rule, labels[s], want_grad, method, max_spikes, grads,
+                loss_kind, loss_par, loss_code, dec_code, rule, labels[s], want_grad, engine, method, max_spikes, grads,
                 counts, losses, decisions, status)
 
 
 # -- Python entry points -----------------------------------------------------------------------------------
 drop_stale_cache(_chunk)  # numba's disk cache, dropped when any kernel source changes (hw_models.jitcache)
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _add_into(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.add(a, b, out=a)
 
 
 def _pool(workers: int) -> ThreadPoolExecutor:
@@ -243,8 +287,9 @@ def _layout(net: Network) -> tuple[np.ndarray, np.ndarray, int, int]:
 
 def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rule: str,
               code: np.ndarray | None = None, grad: bool = True, threshold_factors: list | None = None,
-              workers: int = 1, max_spikes: int = MAX_SPIKES) -> BatchResult:
-    """Loss, decision, spike counts and (``grad``) the summed reverse-mode FP gradient of every sample.
+              workers: int = 1, max_spikes: int = MAX_SPIKES, engine: str = "fp") -> BatchResult:
+    """Loss, decision, spike counts and (``grad``) the summed gradient of every sample: reverse-mode FP, or
+    HM2-BP's (``engine="hm2bp"``, :mod:`toolchain.grad.hm2bp`; see :func:`supports`).
 
     ``samples``: :class:`~toolchain.lif.forward.Spikes` or ``(times, channels)`` pairs; ``labels``: class
     indices; ``rule``: a decision rule of :data:`toolchain.decode.RULES` (``code``: the output code for the
@@ -257,9 +302,9 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     """
     t_end = check_t_end(t_end)
     spec = loss_spec(loss, net.layer_sizes[-1])
-    if spec is None or loss.readout != net.readout:
-        raise InputError(f"the batched engine has no kernel for {type(loss).__name__} on a {net.readout} readout; "
-                         "use toolchain.grad.api.loss_and_grad")
+    if not supports(net, loss, engine):
+        raise InputError(f"the batched engine has no kernel for {type(loss).__name__} on a {net.readout} readout "
+                         f"with engine {engine!r}; use toolchain.grad.api.loss_and_grad")
     if rule not in RULES:
         raise InputError(f"unknown decision rule {rule!r}; valid: {', '.join(RULES)}")
     n_batch = len(samples)
@@ -301,8 +346,8 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     rec_delays = [net.recurrent_delays[k] if k < L - 1 else 0.0 for k in range(L)]
     args = (in_t, in_c, offsets, labels.astype(np.int64), pbuf, lay, np.array(net.delays, np.float64),
             np.array(rec_delays, np.float64), theta, factor, leaky, t_end, kind, par,
-            np.ascontiguousarray(loss_code, np.float64), dec_code, RULES.index(rule), grad, METHOD_AUTO, max_spikes,
-            grads, counts, losses, decisions, status)
+            np.ascontiguousarray(loss_code, np.float64), dec_code, RULES.index(rule), grad, ENGINES[engine],
+            METHOD_AUTO, max_spikes, grads, counts, losses, decisions, status)
     workers = max(1, min(int(workers), n_batch))
     if workers == 1:
         _chunk(0, n_batch, *args)
@@ -316,7 +361,7 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     spike_counts = [counts[:, lay[k, NEURON]:lay[k, NEURON] + net.layer_sizes[k + 1]] for k in range(n_spiking)]
     if not grad:
         return BatchResult(losses, decisions, spike_counts, None)
-    total = tree_sum(grads, np.add)
+    total = np.array(tree_sum(grads, _add_into))  # the rows are this call's own: summed in place
     out = zeros_like_params(net)
     for k in range(L):
         n_pre, n = net.layer_sizes[k], net.layer_sizes[k + 1]

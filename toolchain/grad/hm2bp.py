@@ -36,6 +36,7 @@ ratio is that of one pre spike at a uniform time, ``sum_f H_i(t_f - d) / T``; a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,17 +147,47 @@ def layer_terms(net: Network, fwd: Forward, layer: int) -> LayerTerms:
     return LayerTerms(sp.counts(n_post).astype(np.float64), e, r)
 
 
-def micro_factor(counts: np.ndarray, resets: np.ndarray, tau_mem: np.ndarray, t_end: float) -> np.ndarray:
+@njit(cache=True)
+def micro_factor(counts, resets, b, t_end):
     """``kappa = (1 - q)^2 / (q ln(1/q))``, the LIF rate slope of a regular train with ``q = exp(-P / tau_mem)``:
-    ``q = rbar / (1 + rbar)`` from the observed ``rbar = R / o``, at least ``exp(-t_end / (o tau_mem))`` (the
-    spikes fill at most the trial); ``KAPPA_SILENT`` for silent neurons, capped at ``KAPPA_MAX``."""
-    fired = counts > 0
-    o = np.where(fired, counts, 1.0)
-    rbar = resets / o
-    q = np.maximum(rbar / (1.0 + rbar), np.exp(-t_end / (o * tau_mem)))
-    q = np.clip(q, 1e-12, 1.0 - 1e-12)
-    kappa = np.minimum((1.0 - q) ** 2 / (q * -np.log(q)), KAPPA_MAX)
-    return np.where(fired, kappa, KAPPA_SILENT)
+    ``q = rbar / (1 + rbar)`` from the observed ``rbar = R / o``, at least ``exp(-t_end b / o)`` (``b = 1 /
+    tau_mem``; the spikes fill at most the trial); ``KAPPA_SILENT`` for silent neurons, capped at ``KAPPA_MAX``."""
+    kappa = np.full(counts.shape[0], KAPPA_SILENT)
+    for i in range(counts.shape[0]):
+        o = counts[i]
+        if o > 0:
+            rbar = resets[i] / o
+            q = max(rbar / (1.0 + rbar), math.exp(-t_end * b[i] / o))
+            q = min(max(q, 1e-12), 1.0 - 1e-12)
+            kappa[i] = min((1.0 - q) ** 2 / (q * -math.log(q)), KAPPA_MAX)
+    return kappa
+
+
+@njit(cache=True)
+def layer_gradient(arr_t, arr_src, post_t, post_n, a, b, w, theta, delta, t_end, delay, pre_counts):
+    """One layer of the backward sweep: ``(dE/dW, dE/dtheta, delta_pre)`` from ``delta = dE/do`` of its neurons.
+    ``pre_counts``: the presynaptic layer's spike counts (empty for the input layer: no ``delta_pre``)::
+
+        g_i = delta_i kappa_i / theta_i,  dE/dW_ji = e_ji g_i,  dE/dtheta_i = -g_i max(o_i + R_i, 1),
+        delta_pre_j = sum_i W_ji ratio_ji g_i,  ratio_ji = e_ji / o_j (o_j > 0) or sigma_i (silent j)
+    """
+    n_pre, n_post = w.shape
+    e, r = _spsp(arr_t, arr_src, post_t, post_n, a, b, n_pre, n_post)
+    o = np.zeros(n_post)
+    for k in range(post_n.shape[0]):
+        o[post_n[k]] += 1.0
+    sigma = _silent_terms(arr_t, arr_src, post_t, post_n, a, b, o == 0.0, t_end, delay, e)
+    g = delta * micro_factor(o, r, b, t_end) / theta
+    d_theta = -g * np.maximum(o + r, 1.0)
+    delta_pre = np.zeros(pre_counts.shape[0])
+    for j in range(pre_counts.shape[0]):
+        for i in range(n_post):
+            ratio = e[j, i] / pre_counts[j] if pre_counts[j] > 0 else sigma[i]
+            delta_pre[j] += w[j, i] * ratio * g[i]
+    for j in range(n_pre):
+        for i in range(n_post):
+            e[j, i] *= g[i]
+    return e, d_theta, delta_pre
 
 
 def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
@@ -170,23 +201,14 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
     grads = zeros_like_params(net)
     delta = np.asarray(loss.d_counts, dtype=np.float64)
     for layer in range(net.n_layers - 1, -1, -1):
-        terms = layer_terms(net, fwd, layer)
-        w, theta, o = net.weights[layer], net.threshold[layer], terms.counts
-        silent = o == 0
         arr_t, arr_src, _ = fwd.arrivals(net, layer)
         sp = fwd.layers[layer]
-        a, b = 1.0 / net.tau_syn[layer], 1.0 / net.tau_mem[layer]
-        e = terms.spsp  # this sample's own array: the silent columns and then the gradient are written into it
-        sigma = _silent_terms(arr_t, arr_src, sp.times, sp.neurons, a, b, silent, fwd.t_end, net.delays[layer], e)
-        g = delta * micro_factor(o, terms.resets, net.tau_mem[layer], fwd.t_end) / theta
-        grads["threshold"][layer] = -g * np.maximum(o + terms.resets, 1.0)
-        if layer > 0:
-            o_pre = fwd.layers[layer - 1].counts(w.shape[0]).astype(np.float64)
-            ratio = np.where(o_pre[:, None] > 0, e / np.maximum(o_pre, 1.0)[:, None], sigma[None, :])
-            delta = (w * ratio) @ g
-        e *= g[None, :]
-        grads["weights"][layer] = e
+        n_pre = net.weights[layer].shape[0]
+        pre_counts = fwd.layers[layer - 1].counts(n_pre).astype(np.float64) if layer > 0 else np.zeros(0)
+        grads["weights"][layer], grads["threshold"][layer], delta = layer_gradient(
+            arr_t, arr_src, sp.times, sp.neurons, 1.0 / net.tau_syn[layer], 1.0 / net.tau_mem[layer],
+            net.weights[layer], net.threshold[layer], delta, fwd.t_end, net.delays[layer], pre_counts)
     return grads
 
 
-drop_stale_cache(_spsp)  # numba's disk cache, dropped when any kernel source changes
+drop_stale_cache(layer_gradient)  # numba's disk cache, dropped when any kernel source changes

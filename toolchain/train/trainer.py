@@ -32,9 +32,9 @@ every later hop is therefore ``hop_delay_steps * dt`` with ``hop_delay_steps = 0
 Parallelism: a minibatch is cut into aligned shards that run on an executor (:mod:`toolchain.dist`: this
 process by default, or Dask workers; the training data is sent to the workers once per run and the network once
 per step). A shard runs in the batched engine (:mod:`toolchain.grad.batched`: forward pass, loss and gradient of
-every sample in compiled code, on threads) when the engine is ``fp`` and the loss is one it compiles, else on the
-per-sample path. Either way the batch gradient is a fixed pairwise tree sum over the batch's positions
-(:mod:`toolchain.dist.reduce`), so the result does not depend on the number of workers or threads.
+every sample in compiled code, on threads) when the engine is ``fp`` or ``hm2bp`` and the loss is one it compiles
+for that engine, else on the per-sample path. Either way the batch gradient is a fixed pairwise tree sum over the
+batch's positions (:mod:`toolchain.dist.reduce`), so the result does not depend on the number of workers or threads.
 """
 
 from __future__ import annotations
@@ -563,9 +563,9 @@ def average_parameters(average: dict[str, np.ndarray], params: dict[str, np.ndar
 
 
 def uses_batched(net: Network, loss: Loss, engine: str = "fp", learn_tau: bool = False) -> bool:
-    """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP, a
-    loss it compiles and fixed time constants. Otherwise the per-sample path runs (:func:`sample_step`)."""
-    return engine == "fp" and not learn_tau and batched.supports(net, loss)
+    """Whether the batched engine (:mod:`toolchain.grad.batched`) runs this configuration: reverse-mode FP or
+    HM2-BP, a loss it compiles and fixed time constants. Otherwise the per-sample path runs (:func:`sample_step`)."""
+    return not learn_tau and batched.supports(net, loss, engine)
 
 
 def _add_grads(a: dict, b: dict) -> dict:
@@ -589,11 +589,11 @@ def _shard_step(item: tuple, net: Network, data: tuple, static: tuple) -> batche
     alive, not one per sample)."""
     indices, factors = item
     inputs, labels = data
-    loss, t_end, _, rule, code, fast, threads, taus = static
+    loss, t_end, engine, rule, code, fast, threads, taus = static
     samples, shard_labels = [inputs[i] for i in indices], [labels[i] for i in indices]
     if fast:
         return batched.run_batch(net, samples, shard_labels, loss, t_end, rule, code, threshold_factors=factors,
-                                 workers=threads)
+                                 workers=threads, engine=engine)
     total, rows = PairwiseSum(_add_grads_into), []
     for s, f, y in zip(samples, factors, shard_labels, strict=True):
         value, grads, counts, decision = sample_step(net, s, f, y, static, taus)
