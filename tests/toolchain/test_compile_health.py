@@ -10,7 +10,7 @@ from hw_models.simulator import simulate
 from tests.toolchain.test_calibration import yinyang_net
 from toolchain.cli import main
 from toolchain.compile import CompileError, compile_fixed, compile_network
-from toolchain.compile.calibrate import calibration_data
+from toolchain.compile.calibrate import Runs, calibration_data
 from toolchain.compile.health import RAIL
 from toolchain.compile.pipeline import health_of
 
@@ -85,3 +85,32 @@ def test_an_uncalibrated_compile_is_refused_unless_the_check_is_switched_off(tmp
                                     "--no-calibrate", "-o", str(tmp_path / "c.json")])
     assert res.exit_code == 2 and "layer 2 (readout)" in res.output and "health check" in res.output
     assert not (tmp_path / "c.json").exists() and (tmp_path / "c.report.md").exists()
+
+
+def test_a_first_spike_readout_is_checked_until_it_fires():
+    """A spiking readout driven far above one spike per step climbs to the rail after it has fired (it keeps its
+    excess): a first-spike decision never reads those states, so only the touches up to each readout's first
+    spike are refused; a count decision reads the whole trial, so every touch is."""
+    net = yinyang_net("spiking")
+    config, report = compile_network(net, "xylo-audio2", check_health=False)
+    hot = config.copy()
+    hot.weight_shift_out = min(8, config.weight_shift_out + 4)  # 16x the readout current
+    rec = Runs(calibration_data(net)).summary(hot)
+    fired = rec["Spikes_out"] > 0
+    before_reset = rec["Vmem_out"].astype(np.int64) + fired * hot.threshold_out.astype(np.int64)
+    states = np.maximum(np.abs(before_reset), np.abs(rec["Isyn_out"].astype(np.int64)))
+    before = np.zeros(states.shape[2], bool)  # readouts on the rail at or before their first spike, by hand
+    for b in range(states.shape[0]):
+        for c in range(states.shape[2]):
+            last = int(np.argmax(fired[b, :, c])) if fired[b, :, c].any() else states.shape[1] - 1
+            before[c] |= bool((states[b, :last + 1, c] >= RAIL).any())
+    anywhere = (states >= RAIL).any(axis=(0, 1))
+    assert not (np.abs(rec["Vmem_out"].astype(np.int64)) >= RAIL).any()  # after the reset the record hides the rail
+    assert anywhere.sum() > before.sum()  # the case is not vacuous: some touches come only after firing
+    first = health_of(net, hot, report).layers[-1]
+    assert first.on_rail == before.sum() and first.rail_after_first_spike == anywhere.sum() - before.sum()
+    counted = net.copy()
+    counted.metadata["decision"] = "spike-count"
+    by_count = health_of(counted, hot, report)
+    assert by_count.layers[-1].on_rail == anywhere.sum() and not by_count.ok
+    assert any(p.field == "layer 2 (readout)" for p in by_count.problems)

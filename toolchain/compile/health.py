@@ -6,7 +6,11 @@ spike in any sample), saturated neurons (``>= SATURATED_RATE`` spikes per step o
 integer state reached an int16 rail (``|state| >= RAIL``, the last 256 LSB). The readout's states are checked
 for the rails too. These are errors (the compile fails, with the numbers and a hint, unless the check is switched off):
 
-* a readout state on the rail: the decision is read from a clipped value;
+* a readout state on the rail: the decision is read from a clipped value. A spiking readout decided by its first
+  spike (``network.metadata["decision"] == "first-spike"``) is checked up to and including each readout's first
+  spike in each sample: what it does afterwards does not enter the decision. A readout fires at most once per step
+  and keeps its excess above threshold, so a readout driven harder than that climbs to the rail after it has
+  fired; those touches are counted apart (``rail_after_first_spike``) and reported, not refused;
 * a layer that goes silent on the chip (``r_chip < SILENT_RATIO * r_float``) while the float model fires;
 * a layer that saturates on the chip (more than half its neurons saturated) where the float model does not.
 """
@@ -45,8 +49,9 @@ class LayerHealth:
     dead_chip: int | None
     saturated_float: int | None
     saturated_chip: int | None
-    on_rail: int  # neurons with an integer state at +-32767 in some sample
-    peak_state: int  # largest |state| of the layer
+    on_rail: int  # neurons with an integer state at +-32767 in some sample (first-spike readouts: until it fires)
+    peak_state: int  # largest |state| of the layer (the same span)
+    rail_after_first_spike: int = 0  # first-spike readouts: neurons that reach the rail only after firing
 
 
 @dataclass
@@ -70,7 +75,9 @@ class Health:
                 continue
             parts.append(f"layer {x.layer} ({x.kind}): {x.rate_float:.3f} -> {x.rate_chip:.3f} spikes/neuron/step, "
                          f"{x.dead_chip} dead, {x.saturated_chip} saturated"
-                         + (f", {x.on_rail} on the rail" if x.on_rail else ""))
+                         + (f", {x.on_rail} on the rail" if x.on_rail else "")
+                         + (f", {x.rail_after_first_spike} on the rail after their first spike (not in the decision)"
+                            if x.rail_after_first_spike else ""))
         return (f"health ({self.samples} calibration samples): " + "; ".join(parts)
                 + ("" if self.ok else f"; {len(self.problems)} problem(s)"))
 
@@ -91,18 +98,37 @@ def check_health(net: Network, config: ChipConfig, report: CompileReport, rec: R
         peaks = np.maximum(np.maximum(rec["Vmem_peak"][:, ids], rec["Isyn_peak"][:, ids]), rec["Isyn2_peak"][:, ids])
         float_counts = np.stack([r.layers[k].counts(entry["size"]) for r in float_runs])
         layers.append(_layer(k + 1, "hidden", float_counts, chip_counts, peaks, n_t))
-    out_peaks = np.maximum(np.abs(rec["Vmem_out"].astype(np.int64)).max(axis=1),
-                           np.abs(rec["Isyn_out"].astype(np.int64)).max(axis=1))
+    states = np.maximum(np.abs(readout_vmem_before_reset(config, rec)), np.abs(rec["Isyn_out"].astype(np.int64)))
+    out_peaks = states.max(axis=1)  # (samples, readouts)
     if net.readout == "spiking":
         float_counts = np.stack([r.layers[L - 1].counts(net.layer_sizes[-1]) for r in float_runs])
-        layers.append(_layer(L, "readout", float_counts, rec["Spikes_out"].sum(axis=1, dtype=np.int64), out_peaks,
-                             n_t))
+        first_spike = net.metadata.get("decision") == "first-spike"
+        decided = _until_first_spike(states, rec["Spikes_out"]).max(axis=1) if first_spike else out_peaks
+        x = _layer(L, "readout", float_counts, rec["Spikes_out"].sum(axis=1, dtype=np.int64), decided, n_t)
+        x.rail_after_first_spike = int((out_peaks >= RAIL).any(axis=0).sum()) - x.on_rail
+        layers.append(x)
     else:
         layers.append(LayerHealth(L, "readout", net.layer_sizes[-1], None, None, None, None, None, None,
                                   int((out_peaks >= RAIL).any(axis=0).sum()), int(out_peaks.max(initial=0))))
     for x in layers:
         problems += _problems(x, n_b)
     return Health(n_b, n_t, layers, problems)
+
+
+def readout_vmem_before_reset(config: ChipConfig, rec: Record) -> np.ndarray:
+    """The readout membranes before the step's threshold subtraction, ``Vmem_out + spike * threshold_out``
+    (int64): the recorded value is after it, so a readout that saturated at 32,767 and fired shows
+    ``32,767 - threshold`` and would pass a rail test on the record."""
+    v = rec["Vmem_out"].astype(np.int64)
+    return v + (rec["Spikes_out"] > 0) * np.asarray(config.threshold_out, np.int64)
+
+
+def _until_first_spike(states: np.ndarray, spikes: np.ndarray) -> np.ndarray:
+    """``states (samples, steps, readouts)`` with every step after the readout's first spike set to 0 (a readout
+    that never fires keeps the whole trial)."""
+    fired = spikes > 0
+    first = np.where(fired.any(axis=1), fired.argmax(axis=1), states.shape[1] - 1)  # (samples, readouts)
+    return np.where(np.arange(states.shape[1])[None, :, None] <= first[:, None, :], states, 0)
 
 
 def _layer(layer: int, kind: str, float_counts: np.ndarray, chip_counts: np.ndarray, peaks: np.ndarray,
