@@ -17,10 +17,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the snapped features tops out near 96.6 %), tau_syn = tau(4) = 3.9 ms, tau_mem = tau(6) = 15.9 ms
     # (EventProp's 5 / 20 ms ratio), leaky-integrator readout (tau(7) = 31.9 ms) with the
     # integrated-voltage CE; readout weights start near zero so the hidden layer is not silenced early.
+    # lr 5e-4 decayed by 0.985 over 150 epochs, chosen on validation (mean of the last 10 epochs, seeds 0-1:
+    # 98.0 / 97.8 %, against 97.2 % for seed 0 with the earlier 1e-3, 0.97, 60 epochs; training accuracy rose
+    # from 97.2 to 98.2 %: the old schedule under-fitted). docs/training.md lists the recipes tried.
     "yinyang": {"dt": 0.25e-3, "hidden": [200], "dash_syn": [4, 4], "dash_mem": [6, 7],
                 "init_psp": [[0.25, 0.12], [0.0, 0.001]], "loss": "integrated-voltage",
-                "loss_options": {"gain": 5.0}, "t_end": 0.06, "epochs": 60, "batch_size": 32,
-                "lr": 1e-3, "gamma": 0.97},
+                "loss_options": {"gain": 5.0}, "t_end": 0.06, "epochs": 150, "batch_size": 32,
+                "lr": 5e-4, "gamma": 0.985},
     # digits: 8 rows, one every 1 ms on a 0.25 ms grid (row_steps 4; up to 8 events per pixel), plus 8 clock
     # channels ticking once per row (16 inputs); each hidden neuron starts as a detector of one row
     # (clock_psp / clock_next_psp); hidden tau_syn = tau(2) = 0.87 ms, tau_mem = tau(3) = 1.87 ms: sharp in
