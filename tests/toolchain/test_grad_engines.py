@@ -173,8 +173,9 @@ def exact_time_constant_gradients_agree(net, inputs, labels, loss, t_end):
 @pytest.mark.parametrize("which", [0, 1])
 def test_leaky_readout_time_constant_gradients_exact_engines_agree(t_end, which):
     """Learned time constants on a 2-output leaky readout. EventProp records an event-free segment per neuron
-    and event; with the integrated-voltage loss (a source on every segment) and two outputs its buffer is full
-    to the row (mutation testing: a buffer one event short survived). Recurrent, delayed, per-neuron taus; at
+    and event; with the integrated-voltage loss (a source on every segment) nearly all are recorded, and with two
+    outputs a buffer one event short overflows (mutation testing: it survived; with three outputs it would just
+    fit). Recurrent, delayed, per-neuron taus; at
     0.08 s the readout's maximum sits on an arrival, at 0.025 s a delayed hidden spike arrives after t_end."""
     from toolchain.lif.forward import forward
 
