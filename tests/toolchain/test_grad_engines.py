@@ -152,6 +152,51 @@ def test_leaky_readout_exact_engines_agree(seed, t_end, which):
         assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
 
 
+def exact_time_constant_gradients_agree(net, inputs, labels, loss, t_end):
+    """FP (both modes) and EventProp agree on every group, the time constants included, and every neuron's
+    dL/dtau_syn and dL/dtau_mem is non-zero (no vacuous pass). Exact engines only: fast enough for mutation
+    testing, unlike the finite-difference tests."""
+    results = {e: loss_and_grad(net, inputs, labels, loss, t_end, engine=e, taus=True)
+               for e in ("fp", "fp-forward", "eventprop")}
+    assert len({r[0] for r in results.values()}) == 1
+    for name in ("tau_syn", "tau_mem"):
+        ref = group(results["fp"][1], name)
+        assert np.all(ref != 0.0), name
+        for e in ("fp-forward", "eventprop"):
+            assert relative_error(group(results[e][1], name), ref) < 1e-8, (e, name)
+    ref = flatten(net, results["fp"][1])
+    for e in ("fp-forward", "eventprop"):
+        assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
+
+
+@pytest.mark.parametrize("t_end", [0.08, 0.025])
+@pytest.mark.parametrize("which", [0, 1])
+def test_leaky_readout_time_constant_gradients_exact_engines_agree(t_end, which):
+    """Learned time constants on a 2-output leaky readout. EventProp records an event-free segment per neuron
+    and event; with the integrated-voltage loss (a source on every segment) nearly all are recorded, and with two
+    outputs a buffer one event short overflows (mutation testing: it survived; with three outputs it would just
+    fit). Recurrent, delayed, per-neuron taus; at
+    0.08 s the readout's maximum sits on an arrival, at 0.025 s a delayed hidden spike arrives after t_end."""
+    from toolchain.lif.forward import forward
+
+    net, inputs, labels = random_case(1, [4, 6, 2], "general", True, "leaky-integrator", True, per_neuron=True)
+    fwds = [forward(net, s, t_end) for s in inputs]
+    assert any(np.any(f.readout.kink >= 0) for f in fwds) == (t_end == 0.08)
+    assert (sum(int(np.sum(f.arrivals(net, 1)[0] >= t_end)) for f in fwds) > 0) == (t_end < 0.08)
+    exact_time_constant_gradients_agree(net, inputs, labels, LEAKY_LOSSES[which], t_end)
+
+
+def test_time_constant_gradients_with_a_spike_count_loss_exact_engines_agree():
+    """Learned time constants with the spike-count loss on a recurrent hidden layer with delays: every hidden
+    neuron's adjoint stays non-zero up to its last spike, so EventProp records nearly every segment, delayed
+    recurrent arrivals included (mutation testing: a buffer without rows for the recurrent arrivals survived
+    the first-spike loss of the chip-grid test; here it overflows)."""
+    net, inputs, labels = random_case(13, [4, 6, 3], "general", True, "spiking", True, per_neuron=True)
+    counts = loss_and_grad(net, inputs, labels, SPIKING_LOSSES[1], 0.08)[2].spike_counts
+    assert np.all(counts[0].sum(axis=0) >= 2)  # every hidden neuron fires, several times
+    exact_time_constant_gradients_agree(net, inputs, labels, SPIKING_LOSSES[1], 0.08)
+
+
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, which=st.integers(0, 1))
 def test_time_constant_gradients_agree_spiking_readout(case, which):
