@@ -291,9 +291,11 @@ def tuned_table(rows: list, repeats: int, modes, thread_counts, batches) -> str:
     load = os.getloadavg()[0]
     lines = [
         "## Gradients against tuned BPTT (`benchmarks/gradients.py --tuned`)", "",
-        f"Machine: {machine()}; load average {load:.1f} at the end of the run: **shared with other sessions** "
-        "(about 7 on 2 cores), so every wall-clock figure is inflated by waiting for a core, and process CPU time "
-        "(all threads together: the work done) is the fairer figure. Everything below was measured in one run. "
+        f"Machine: {machine()}; load average {load:.1f} at the end of the run"
+        + (" (the run's own threads only: a quiet machine). " if load < 2.5 else
+           ": **shared with other jobs**, so every wall-clock figure is inflated by waiting for a core, and process "
+           "CPU time (all threads together: the work done) is the fairer figure. ")
+        + "Everything below was measured in one run. "
         "Per-sample time of forward pass + loss + full gradient, best of "
         f"{repeats}. FP: exact, event-driven; per sample = `loss_and_grad(engine=\"fp\")` on one core, batched = "
         "`toolchain.grad.batched` on 2 threads (batch of 32). BPTT: surrogate gradients at dt = 1 ms in PyTorch "
