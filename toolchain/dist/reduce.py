@@ -65,11 +65,5 @@ def shard_block(n: int, shards_wanted: int) -> int:
     return block
 
 
-def combine_shards(sums: Iterable[T], add: Callable[[T, T], T]) -> T:
-    """The :func:`tree_sum` of a batch's values from the :func:`tree_sum` of each of its aligned blocks of
-    ``2**k`` positions, in block order (the last block may be short)."""
-    return tree_sum(sums, add)
-
-
 def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())

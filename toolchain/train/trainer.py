@@ -568,12 +568,9 @@ def uses_batched(net: Network, loss: Loss, engine: str = "fp", learn_tau: bool =
     return not learn_tau and batched.supports(net, loss, engine)
 
 
-def _add_grads(a: dict, b: dict) -> dict:
-    return {name: [None if x is None else x + y for x, y in zip(a[name], b[name], strict=True)] for name in a}
-
-
 def _add_grads_into(a: dict, b: dict) -> dict:
-    """``a + b`` written into ``a`` (the same bits as :func:`_add_grads`, without new arrays)."""
+    """``a + b`` written into ``a``, array by array (the same bits as ``x + y``, without new arrays): every
+    gradient summed here is its sum's own (a sample's fresh gradient, or a shard's result)."""
     for name in a:
         for x, y in zip(a[name], b[name], strict=True):
             if x is not None:
@@ -616,7 +613,7 @@ def batch_step(executor: Executor, net: Network, data: Any, batch: np.ndarray, j
                                np.concatenate([r.decisions for r in shards]),
                                [np.concatenate([r.spike_counts[k] for r in shards])
                                 for k in range(len(shards[0].spike_counts))],
-                               tree_sum([r.grads for r in shards], _add_grads))
+                               tree_sum([r.grads for r in shards], _add_grads_into))
 
 
 def _shard_eval(bounds: tuple[int, int], net: Network, data: tuple, static: tuple) -> tuple:
