@@ -82,3 +82,11 @@ def neuron_step(v: int, i0: int, i1: int, dash_mem: int, dash_syn0: int, dash_sy
         spikes += 1
         v = wrap16(v - threshold)
     return v, i0, i1, spikes
+
+
+@register_jitable
+def membrane_before_reset(v: int, own_spikes: int, threshold: int) -> int:
+    """The membrane of a step before its subtractive reset, from the value after it: ``own_spikes``
+    subtractions of ``threshold`` (each wrapping to int16) are undone modulo 2**16, ``wrap16(v + k * threshold)``,
+    which is exact because the value before them was an int16. ``own_spikes`` excludes alias copies."""
+    return wrap16(v + own_spikes * threshold)

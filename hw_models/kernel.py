@@ -13,7 +13,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from hw_models.arith import deliver, neuron_step, shifted_weight
+from hw_models.arith import deliver, membrane_before_reset, neuron_step, shifted_weight
 from hw_models.config import ChipConfig
 from hw_models.jitcache import drop_stale_cache
 
@@ -73,17 +73,20 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
         # (4) hidden neurons in id order, then alias copies
         spikes[:] = 0
         for n in range(n_h):
+            n0 = spikes[n]
             v[n], i0[n], i1[n], cnt = neuron_step(v[n], i0[n], i1[n], dash_mem[n], dash_syn0[n],
                                                   dash_syn1[n], has_bias, bias[n], threshold[n],
-                                                  spikes[n], cap_hid)
+                                                  n0, cap_hid)
             spikes[n] = cnt
+            if mode == SUMMARY:  # the peak |membrane| of the step, before and after the reset
+                before = membrane_before_reset(v[n], cnt - n0, threshold[n])
+                stats[1, n] = max(stats[1, n], abs(v[n]), abs(before))
             for a in range(alias_ptr[n], alias_ptr[n + 1]):
                 j = alias_tgt[a]
                 spikes[j] = min(spikes[j] + cnt, cap_hid)
         if mode == SUMMARY:
             for n in range(n_h):
                 stats[0, n] += spikes[n]
-                stats[1, n] = max(stats[1, n], abs(v[n]))
                 stats[2, n] = max(stats[2, n], abs(i0[n]))
                 stats[3, n] = max(stats[3, n], abs(i1[n]))
         else:
@@ -126,7 +129,8 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[i
 
     ``record``: ``"all"`` (every record key, ``(B, T, N)``), ``"spikes"`` (``Spikes``, ``Spikes_out``) or
     ``"summary"`` (the readout records, and per hidden neuron only the spike count and the peak ``|state|``
-    over the trial, ``(B, N_hidden)``: no hidden record is stored; see :func:`hw_models.simulator.summarise`).
+    over the trial, ``(B, N_hidden)``, the membrane's before and after each reset: no hidden record is stored;
+    see :func:`hw_models.simulator.simulate_reference`).
     """
     mode = {"spikes": SPIKES, "all": ALL, "summary": SUMMARY}[record]
     n_b, n_t, _ = batch.shape

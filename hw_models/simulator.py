@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from hw_models.arith import deliver, neuron_step, shifted_weight
+from hw_models.arith import deliver, membrane_before_reset, neuron_step, shifted_weight
 from hw_models.atomic import atomic_save_with
 from hw_models.chips import get_chip
 from hw_models.config import ChipConfig
@@ -136,7 +136,10 @@ def _caps(config: ChipConfig) -> tuple[int, int, int]:
 
 def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
                        clip_inputs: bool = False) -> Record:
-    """Readable event-by-event simulation (slow; the definition the kernel is tested against)."""
+    """Readable event-by-event simulation (slow; the definition the kernel is tested against).
+
+    ``record``: ``"all"`` (every record key), ``"spikes"`` or ``"summary"`` (:func:`_summary`; its hidden
+    ``Vmem_peak`` also covers each step's membrane before the reset, which no record key holds)."""
     batch = validate_raster(raster, config.n_inputs, clip_inputs)
     squeeze = np.asarray(raster).ndim == 2
     cap_in, cap_hid, cap_out = _caps(config)
@@ -150,11 +153,12 @@ def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
              for p in config.weights_rec]
     w_out = [[shifted_weight(int(w), config.weight_shift_out) for w in p] for p in config.weights_out]
 
-    out: dict[str, list] = {k: [] for k in RECORD_KEYS}
+    out: dict[str, list] = {k: [] for k in (*RECORD_KEYS, "before")}
     for sample in batch:
         T = sample.shape[0]
         rec = {k: np.zeros((T, n_h if k in ("Spikes", "Vmem", "Isyn", "Isyn2") else n_o), np.int64)
                for k in RECORD_KEYS}
+        before = np.zeros((T, n_h), np.int64)  # hidden membranes before the step's reset (for "summary")
         v = [0] * n_h
         isyn = [[0, 0] for _ in range(n_h)]
         v_out = [0] * n_o
@@ -187,11 +191,13 @@ def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
             spikes = [0] * n_h
             for n in range(n_h):
                 d1 = int(dash_syns[n, 1]) if n_syn == 2 else 0
+                n0 = spikes[n]
                 v[n], isyn[n][0], isyn[n][1], cnt = neuron_step(
                     v[n], isyn[n][0], isyn[n][1], int(config.dash_mem[n]), int(dash_syns[n, 0]),
-                    d1, has_bias, int(config.bias[n]), int(config.threshold[n]), spikes[n],
+                    d1, has_bias, int(config.bias[n]), int(config.threshold[n]), n0,
                     cap_hid)
                 spikes[n] = cnt
+                before[t, n] = membrane_before_reset(v[n], cnt - n0, int(config.threshold[n]))
                 for j in config.aliases[n] if config.aliases else ():
                     spikes[j] = min(spikes[j] + cnt, cap_hid)
                 rec["Vmem"][t, n], rec["Isyn"][t, n], rec["Isyn2"][t, n] = v[n], *isyn[n]
@@ -206,22 +212,28 @@ def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
                 rec["Vmem_out"][t, o], rec["Isyn_out"][t, o] = v_out[o], isyn_out[o]
         for k in RECORD_KEYS:
             out[k].append(rec[k])
-    keys = RECORD_KEYS if record == "all" else SPIKE_KEYS
-    return Record({k: _typed(k, np.stack(out[k])[0] if squeeze else np.stack(out[k]))
-                   for k in keys})
+        out["before"].append(before)
+    full = {k: _typed(k, np.stack(out[k])) for k in RECORD_KEYS}
+    if record == "summary":
+        data = _summary(full, np.stack(out["before"]))
+    else:
+        data = {k: full[k] for k in (RECORD_KEYS if record == "all" else SPIKE_KEYS)}
+    return Record({k: a[0] for k, a in data.items()} if squeeze else data)
 
 
-def summarise(record: Record) -> Record:
-    """The ``record="summary"`` view of a full record: the readout records as they are and, per hidden neuron
-    and sample, its spike count over the trial (``Spikes_count``) and its largest ``|state|`` (``Vmem_peak``,
-    ``Isyn_peak``, ``Isyn2_peak``; ``32768`` means the state touched ``-32768``), each ``(B, N_hidden)`` (or
-    ``(N_hidden,)`` for one raster), int64. Enough for calibration and health checks, a fraction of the memory.
+def _summary(full: dict[str, np.ndarray], vmem_before_reset: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``record="summary"`` view of a full ``(B, T, N)`` record: the readout records as they are and, per
+    hidden neuron and sample, its spike count over the trial (``Spikes_count``) and its largest ``|state|``
+    (``Isyn_peak``, ``Isyn2_peak``, and ``Vmem_peak`` over the membrane both before and after each step's reset,
+    since a neuron that reached the rail and fired is recorded below it; ``32768`` means the state touched
+    ``-32768``), each ``(B, N_hidden)``, int64. Enough for calibration and health checks, a fraction of the memory.
     """
-    out = {k: record[k] for k in ("Spikes_out", "Vmem_out", "Isyn_out")}
-    out["Spikes_count"] = record["Spikes"].sum(axis=-2, dtype=np.int64)
+    out = {k: full[k] for k in ("Spikes_out", "Vmem_out", "Isyn_out")}
+    out["Spikes_count"] = full["Spikes"].sum(axis=-2, dtype=np.int64)
     for key in ("Vmem", "Isyn", "Isyn2"):
-        out[key + "_peak"] = np.abs(record[key].astype(np.int64)).max(axis=-2)
-    return Record(out)
+        out[key + "_peak"] = np.abs(full[key].astype(np.int64)).max(axis=-2)
+    out["Vmem_peak"] = np.maximum(out["Vmem_peak"], np.abs(vmem_before_reset).max(axis=-2))
+    return out
 
 
 def _typed(key: str, a: np.ndarray) -> np.ndarray:
@@ -234,7 +246,7 @@ def simulate(config: ChipConfig, raster, record: RecordMode = "all", clip_inputs
     """Bit-accurate simulation of ``config`` on a raster ``(T, N_in)`` or a batch ``(B, T, N_in)``.
 
     ``record="spikes"`` keeps only ``Spikes`` and ``Spikes_out`` (faster, less memory); ``record="summary"``
-    keeps the readout records and per hidden neuron its spike count and peak ``|state|`` (:func:`summarise`).
+    keeps the readout records and per hidden neuron its spike count and peak ``|state|`` (:func:`_summary`).
     ``validate`` applies the chip's design rules first (a :class:`ConfigError` lists every problem).
     """
     if record not in ("all", "spikes", "summary"):
@@ -244,8 +256,6 @@ def simulate(config: ChipConfig, raster, record: RecordMode = "all", clip_inputs
 
         raise_if_invalid(config)
     if engine == "reference":
-        if record == "summary":
-            return summarise(simulate_reference(config, raster, "all", clip_inputs))
         return simulate_reference(config, raster, record, clip_inputs)
     if engine != "kernel":
         raise InputError(f"engine must be 'kernel' or 'reference', got {engine!r}")

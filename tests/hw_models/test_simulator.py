@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hw_models.arith import decay, neuron_step, shifted_weight
+from hw_models.arith import decay, membrane_before_reset, neuron_step, shifted_weight
 from hw_models.chips import custom_chip, register
 from hw_models.config import ChipConfig
 from hw_models.errors import ConfigError, InputError, SpikelineError
@@ -16,7 +16,6 @@ from hw_models.simulator import (
     Record,
     simulate,
     simulate_reference,
-    summarise,
     validate_raster,
 )
 from tests.hw_models.random_configs import cases, random_config
@@ -113,33 +112,80 @@ def test_spikes_only_equals_all():
     assert np.array_equal(full["Spikes_out"], fast["Spikes_out"])
 
 
+def assert_summary_of(full: Record, summary: Record) -> None:
+    """``summary`` is the summary view of the full record ``full``: the readout records and spike counts as they
+    are, the synaptic peaks of the record, and a membrane peak at least the record's (it also covers each
+    step's membrane before its reset, which the record does not hold) and equal to it for neurons that never
+    fired (no reset, nothing hidden)."""
+    assert set(summary.keys()) == set(SUMMARY_KEYS)
+    for key in ("Spikes_out", "Vmem_out", "Isyn_out"):
+        assert np.array_equal(summary[key], full[key]), key
+    assert np.array_equal(summary["Spikes_count"], full["Spikes"].sum(axis=-2, dtype=np.int64))
+    peak = {k: np.abs(full[k].astype(np.int64)).max(axis=-2) for k in ("Vmem", "Isyn", "Isyn2")}
+    assert np.array_equal(summary["Isyn_peak"], peak["Isyn"]) and np.array_equal(summary["Isyn2_peak"], peak["Isyn2"])
+    assert np.all(summary["Vmem_peak"] >= peak["Vmem"])
+    silent = summary["Spikes_count"] == 0
+    assert np.array_equal(summary["Vmem_peak"][silent], peak["Vmem"][silent])
+
+
 @pytest.mark.parametrize("seed,chip,kind", cases(16, offset=20_000))
-def test_kernel_summary_equals_the_reference_record_summarised(seed, chip, kind):
+def test_kernel_summary_equals_the_reference_summary(seed, chip, kind):
     cfg, raster, clip = random_config(seed, chip, kind)
     raster = raster[:, :25]
-    ref = summarise(simulate_reference(cfg, raster, clip_inputs=clip))
+    ref = simulate_reference(cfg, raster, "summary", clip_inputs=clip)
     ker = simulate(cfg, raster, record="summary", clip_inputs=clip)
     assert set(ker.keys()) == set(SUMMARY_KEYS) == set(ref.keys())
     for key in SUMMARY_KEYS:
         assert np.array_equal(ker[key], ref[key]), key
     assert ker["Spikes_count"].shape == (raster.shape[0], cfg.n_hidden)
+    assert_summary_of(simulate_reference(cfg, raster, clip_inputs=clip), ref)
 
 
 def test_the_summary_cases_spike_and_move_states():
-    """The cases above exercise what they claim: most of them count spikes and move states."""
-    spiking = 0
+    """The cases above exercise what they claim: most of them count spikes and move states, and in some a
+    membrane peaks above what its record shows (it fired from there)."""
+    spiking = hidden_by_reset = 0
     for seed, chip, kind in cases(16, offset=20_000):
         cfg, raster, clip = random_config(seed, chip, kind)
         rec = simulate(cfg, raster[:, :25], record="summary", clip_inputs=clip)
+        full = simulate(cfg, raster[:, :25], clip_inputs=clip)
         spiking += int(rec["Spikes_count"].sum() > 0 and rec["Isyn_peak"].max() > 0)
-    assert spiking >= 10
+        hidden_by_reset += int(np.any(rec["Vmem_peak"] > np.abs(full["Vmem"].astype(np.int64)).max(axis=-2)))
+    assert spiking >= 10 and hidden_by_reset >= 5
+
+
+@pytest.mark.parametrize("v, own, threshold, before", [
+    (0, 1, 32767, 32767),            # saturated at 32767, one spike at threshold 32767 -> 0
+    (4464, 2, -30000, 10000),        # the reset wrapped: 10000 -> int16(40000) = -25536 -> 4464
+    (20000 - 1 - 100, 1, 100, 19999),  # 30 alias copies already in: only the neuron's own spike is undone
+    (1767, 31, 1000, 32767),         # 31 spikes from the rail
+    (-50, 0, 1000, -50),             # no spike, nothing to undo
+])
+def test_membrane_before_reset_by_hand(v, own, threshold, before):
+    assert membrane_before_reset(v, own, threshold) == before
+
+
+@pytest.mark.parametrize("engine", ["kernel", "reference"])
+def test_summary_membrane_peak_sees_the_rail_before_the_reset(engine):
+    """One neuron driven onto the rail: 15 events of int16(127 << 8) = 32512 saturate the synapse at 32767, which
+    decays by 1 before it reaches the membrane (v = 32766), and 31 spikes at threshold 1000 leave 1766 in the
+    record; in step 1, 1766 - 1 + 32765 saturates at 32767 and 31 spikes leave 1767. The summary's peak is the
+    rail, 32767 (a health check reading the record would pass it)."""
+    cfg = chain(n_h=1, weights_in=[[127]], weight_shift_in=8, dash_syn=15, dash_mem=15, threshold=[1000])
+    raster = np.array([[15], [0]])
+    full = simulate(cfg, raster, engine=engine)
+    assert full["Isyn"][0, 0] == 32766 and full["Vmem"][0, 0] == 32766 - 31 * 1000 and full["Spikes"][0, 0] == 31
+    summary = simulate(cfg, raster, record="summary", engine=engine)
+    assert full["Vmem"][1, 0] == 1767 and summary["Vmem_peak"][0] == 32767
 
 
 def test_summary_of_one_raster_and_rail_peaks():
     cfg, raster, clip = random_config(5, "xylo-audio2", "saturating")
     full = simulate(cfg, raster[0], clip_inputs=clip)
     one = simulate(cfg, raster[0], record="summary", clip_inputs=clip)
-    assert np.array_equal(one["Vmem_peak"], np.abs(full["Vmem"].astype(np.int64)).max(axis=0))
+    assert_summary_of(full, one)
+    ref = simulate_reference(cfg, raster[0], "summary", clip_inputs=clip)
+    assert np.array_equal(one["Vmem_peak"], ref["Vmem_peak"])
     assert one["Isyn_peak"].max() >= 32767                      # this corner case saturates a synapse
 
 
@@ -347,14 +393,10 @@ def test_record_dtypes_and_modes_on_both_engines(engine):
     assert set(spikes.keys()) == {"Spikes", "Spikes_out"}
     assert all(spikes[k].dtype == np.uint8 and np.array_equal(spikes[k], full[k]) for k in spikes.keys())
     summary = simulate(cfg, raster, record="summary", clip_inputs=clip, engine=engine)
-    expected = summarise(full)
-    assert set(summary.keys()) == set(SUMMARY_KEYS) == set(expected.keys())
-    for key in SUMMARY_KEYS:
-        assert np.array_equal(summary[key], expected[key]), key
-        assert summary[key].dtype == expected[key].dtype, key
-    for key in ("Spikes_count", "Vmem_peak", "Isyn_peak", "Isyn2_peak"):
-        assert expected[key].dtype == np.int64, key
-    assert expected["Spikes_count"].sum() > 0 and expected["Isyn_peak"].max() > 0
+    assert_summary_of(full, summary)
+    assert {k: summary[k].dtype for k in SUMMARY_KEYS} == {k: full[k].dtype if k in full.keys() else np.int64
+                                                          for k in SUMMARY_KEYS}
+    assert summary["Spikes_count"].sum() > 0 and summary["Isyn_peak"].max() > 0
 
 
 @pytest.mark.parametrize("engine", ["kernel", "reference"])

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hw_models.arith import membrane_before_reset
 from hw_models.config import ChipConfig
 from hw_models.errors import Violation
 from hw_models.simulator import Record
@@ -116,11 +117,12 @@ def check_health(net: Network, config: ChipConfig, report: CompileReport, rec: R
 
 
 def readout_vmem_before_reset(config: ChipConfig, rec: Record) -> np.ndarray:
-    """The readout membranes before the step's threshold subtraction, ``Vmem_out + spike * threshold_out``
-    (int64): the recorded value is after it, so a readout that saturated at 32,767 and fired shows
-    ``32,767 - threshold`` and would pass a rail test on the record."""
-    v = rec["Vmem_out"].astype(np.int64)
-    return v + (rec["Spikes_out"] > 0) * np.asarray(config.threshold_out, np.int64)
+    """The readout membranes before the step's threshold subtraction (int64,
+    :func:`hw_models.arith.membrane_before_reset`: ``Vmem_out + spikes * threshold_out`` modulo 2**16): the
+    recorded value is after it, so a readout that saturated at 32,767 and fired shows ``32,767 - threshold``
+    and would pass a rail test on the record."""
+    return membrane_before_reset(rec["Vmem_out"].astype(np.int64), rec["Spikes_out"].astype(np.int64),
+                                 np.asarray(config.threshold_out, np.int64))
 
 
 def _until_first_spike(states: np.ndarray, spikes: np.ndarray) -> np.ndarray:
