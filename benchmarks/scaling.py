@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from benchmarks.report import machine, update_section
 from toolchain.dist import make_executor
 from toolchain.train.presets import preset_config
@@ -46,6 +48,10 @@ def cores(n: int | None):
         os.sched_setaffinity(0, before)
 
 
+#: the long run's epochs: steady state per epoch = (its time - a 1-epoch run's) / (LONG - 1)
+LONG = 5
+
+
 def epoch_seconds(task: str, samples: int, row: str, overrides: dict) -> tuple[float, float, bytes]:
     """(steady-state seconds per epoch, start-up seconds, network bytes) for a row of :data:`ROWS`."""
     scheduler, n_cores = ROWS[row]
@@ -53,13 +59,13 @@ def epoch_seconds(task: str, samples: int, row: str, overrides: dict) -> tuple[f
     with cores(n_cores), make_executor(scheduler) as ex:
         warm = preset_config(task, epochs=1, train_subset=32, val_subset=8, **overrides)  # JIT + worker warm-up
         train(warm, RUNS / f"{task}-{tag}-warm", executor=ex, evaluate_test=False)
-        for epochs in (1, 3):
+        for epochs in (1, LONG):
             config = preset_config(task, epochs=epochs, train_subset=samples, val_subset=64, **overrides)
             out = RUNS / f"{task}-{tag}-{epochs}"
             start = time.perf_counter()
             train(config, out, executor=ex, evaluate_test=False)
             seconds[epochs] = time.perf_counter() - start
-    epoch = (seconds[3] - seconds[1]) / 2
+    epoch = (seconds[LONG] - seconds[1]) / (LONG - 1)
     return epoch, seconds[1] - epoch, (out / "network.json").read_bytes()
 
 
@@ -109,16 +115,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--chip", default=None, help="chip name or file (default: the preset's)")
     parser.add_argument("--batch-size", type=int, default=None, help="minibatch size (default: the preset's)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="measurements per row, the rows interleaved; the table gives the median (default 3)")
     args = parser.parse_args()
     overrides = {k: v for k, v in (("chip", args.chip), ("batch_size", args.batch_size)) if v is not None}
     RUNS.mkdir(parents=True, exist_ok=True)
-    rows, reference = {}, None
-    for row in ROWS:
-        epoch, startup, network = epoch_seconds(args.task, args.samples, row, overrides)
-        reference = reference or network
-        assert network == reference, f"{row}: the network differs from the serial run's"
-        rows[row] = {"epoch": epoch, "startup": startup}
-        print(row, rows[row], flush=True)
+    runs: dict[str, list] = {row: [] for row in ROWS}
+    reference = None
+    for _ in range(args.repeats):
+        for row in ROWS:
+            epoch, startup, network = epoch_seconds(args.task, args.samples, row, overrides)
+            reference = reference or network
+            assert network == reference, f"{row}: the network differs from the serial run's"
+            runs[row].append((epoch, startup))
+            print(row, runs[row][-1], flush=True)
+    rows = {row: {"epoch": float(np.median([e for e, _ in r])), "startup": float(np.median([s for _, s in r])),
+                  "epochs": [e for e, _ in r]} for row, r in runs.items()}
     over = dask_overheads(args.task, overrides)
     config = preset_config(args.task, **overrides)
     t_sample = rows["serial, 1 core"]["epoch"] / (args.samples + 64)  # one core; training + validation samples
@@ -132,17 +144,19 @@ def main() -> None:
     argv = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in overrides.items())
     lines = [f"`benchmarks/scaling.py --task {args.task} --samples {args.samples} {argv}`; {doc['machine']}; "
              f"batch {config.batch_size}; steady-state seconds per epoch of {args.samples} training + 64 validation "
-             "samples, start-up excluded; the network is bit-identical on every row. Speed-up per core: against "
-             "one process on one core (the unit a worker adds); against the default: one process on every core "
-             "(the batched engine's threads).", "",
+             f"samples ({LONG}-epoch run minus a 1-epoch run, over {LONG - 1}), start-up excluded; median of "
+             f"{args.repeats} measurements per row, the rows interleaved (each measurement in the last column); the "
+             "network is bit-identical on every row. Speed-up per core: against one process on one core (the unit "
+             "a worker adds); against the default: one process on every core (the batched engine's threads).", "",
              "| run | cores used | s / epoch | speed-up vs 1 core | per-core efficiency | vs the default "
-             "| start-up (s) |",
-             "|---|---|---|---|---|---|---|"]
+             "| start-up (s) | s / epoch, each measurement |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         used = ROWS[name][1] or os.cpu_count()
         speedup = one_core / r["epoch"]
         lines.append(f"| {name} | {used} | {r['epoch']:.2f} | {speedup:.2f}x | {speedup / used:.0%} | "
-                     f"{serial / r['epoch']:.2f}x | {r['startup']:.1f} |")
+                     f"{serial / r['epoch']:.2f}x | {r['startup']:.1f} | "
+                     f"{', '.join(f'{e:.2f}' for e in r['epochs'])} |")
     lines += ["", f"Dask overhead (local:2): {1e3 * over['per_task']:.2f} ms per task, {1e3 * over['per_step']:.1f} ms "
               f"per training step (broadcast of the {over['network_parameters']:,}-parameter network + 4 shard tasks).",
               "", f"Projection for a 60,000-sample data set, batch {config.batch_size}, {1e3 * t_sample:.2f} ms per "

@@ -169,6 +169,18 @@ def exact_time_constant_gradients_agree(net, inputs, labels, loss, t_end):
         assert relative_error(flatten(net, results[e][1]), ref) < 1e-8, e
 
 
+@pytest.mark.parametrize("seed", [0, 3])
+def test_time_constant_gradients_over_a_long_quiet_end(seed):
+    """EventProp integrates the time-constant integrands by Gauss-Legendre pieces of at most half the shorter
+    time constant. Here the input stops by 10 ms (one event at exactly t = 0) and the integrated-voltage loss keeps
+    the readout's adjoint non-zero up to t_end = 0.1 s: one quiet segment over about 15 time constants (mutation
+    testing: fewer pieces, and a forward state started at 1 s instead of 0, survived the other tests)."""
+    net, inputs, labels = random_case(seed, [4, 6, 2], "general", False, "leaky-integrator", True, per_neuron=True)
+    inputs = [(np.concatenate([[0.0], t * 0.25]), np.concatenate([[c[0]], c])) for t, c in inputs]
+    assert max(t.max() for t, _ in inputs) < 0.01
+    exact_time_constant_gradients_agree(net, inputs, labels, LEAKY_LOSSES[1], 0.1)
+
+
 @pytest.mark.parametrize("t_end", [0.08, 0.025])
 @pytest.mark.parametrize("which", [0, 1])
 def test_leaky_readout_time_constant_gradients_exact_engines_agree(t_end, which):
