@@ -78,15 +78,15 @@ def _simulate_sample(raster, in_ptr, in_post, in_syn, in_w, rec_ptr, rec_post, r
                                                   dash_syn1[n], has_bias, bias[n], threshold[n],
                                                   n0, cap_hid)
             spikes[n] = cnt
-            if mode == SUMMARY:  # the peak |membrane| of the step, before and after the reset
-                before = membrane_before_reset(v[n], cnt - n0, threshold[n])
-                stats[1, n] = max(stats[1, n], abs(v[n]), abs(before))
+            if mode == SUMMARY:  # the peak |membrane| before the step's reset (the record holds it after)
+                stats[4, n] = max(stats[4, n], abs(membrane_before_reset(v[n], cnt - n0, threshold[n])))
             for a in range(alias_ptr[n], alias_ptr[n + 1]):
                 j = alias_tgt[a]
                 spikes[j] = min(spikes[j] + cnt, cap_hid)
         if mode == SUMMARY:
             for n in range(n_h):
                 stats[0, n] += spikes[n]
+                stats[1, n] = max(stats[1, n], abs(v[n]))
                 stats[2, n] = max(stats[2, n], abs(i0[n]))
                 stats[3, n] = max(stats[3, n], abs(i1[n]))
         else:
@@ -129,7 +129,7 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[i
 
     ``record``: ``"all"`` (every record key, ``(B, T, N)``), ``"spikes"`` (``Spikes``, ``Spikes_out``) or
     ``"summary"`` (the readout records, and per hidden neuron only the spike count and the peak ``|state|``
-    over the trial, ``(B, N_hidden)``, the membrane's before and after each reset: no hidden record is stored;
+    over the trial, ``(B, N_hidden)``, the membrane's also before each reset: no hidden record is stored;
     see :func:`hw_models.simulator.simulate_reference`).
     """
     mode = {"spikes": SPIKES, "all": ALL, "summary": SUMMARY}[record]
@@ -150,7 +150,7 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[i
     vmem, isyn, isyn2 = (np.zeros((n_b, n_t, n_h) if mode == ALL else (n_b, 1, 1), np.int16) for _ in range(3))
     vmem_out, isyn_out = (np.zeros((n_b, n_t, n_o) if mode != SPIKES else (n_b, 1, 1), np.int16)
                           for _ in range(2))
-    stats = np.zeros((n_b, 4, n_h) if mode == SUMMARY else (n_b, 1, 1), np.int64)
+    stats = np.zeros((n_b, 5, n_h) if mode == SUMMARY else (n_b, 1, 1), np.int64)
     args = (np.ascontiguousarray(batch, np.int64), *in_csr, *rec_csr, out_ptr, out_post, out_w,
             alias_ptr, alias_tgt, config.dash_mem, dash_syns[:, 0].copy(), dash_syn1.copy(),
             config.threshold, config.bias, config.dash_mem_out, config.dash_syn_out,
@@ -170,7 +170,8 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[i
         return {"Spikes": spikes, "Spikes_out": spikes_out}
     if mode == SUMMARY:
         return {"Spikes_out": spikes_out, "Vmem_out": vmem_out, "Isyn_out": isyn_out, "Spikes_count": stats[:, 0],
-                "Vmem_peak": stats[:, 1], "Isyn_peak": stats[:, 2], "Isyn2_peak": stats[:, 3]}
+                "Vmem_peak": stats[:, 1], "Isyn_peak": stats[:, 2], "Isyn2_peak": stats[:, 3],
+                "Vmem_peak_before_reset": stats[:, 4]}
     return {"Spikes": spikes, "Vmem": vmem, "Isyn": isyn, "Isyn2": isyn2,
             "Spikes_out": spikes_out, "Vmem_out": vmem_out, "Isyn_out": isyn_out}
 

@@ -37,7 +37,8 @@ from hw_models.errors import InputError, SpikelineError
 STATE_KEYS = ("Vmem", "Isyn", "Isyn2", "Vmem_out", "Isyn_out")
 SPIKE_KEYS = ("Spikes", "Spikes_out")
 RECORD_KEYS = ("Spikes", "Vmem", "Isyn", "Isyn2", "Spikes_out", "Vmem_out", "Isyn_out")
-SUMMARY_KEYS = ("Spikes_out", "Vmem_out", "Isyn_out", "Spikes_count", "Vmem_peak", "Isyn_peak", "Isyn2_peak")
+SUMMARY_KEYS = ("Spikes_out", "Vmem_out", "Isyn_out", "Spikes_count", "Vmem_peak", "Isyn_peak", "Isyn2_peak",
+                "Vmem_peak_before_reset")
 RecordMode = Literal["all", "spikes", "summary"]
 
 #: Largest per-step input count xylosim accepts (its raster type is uint8); the chip clips to 15.
@@ -138,8 +139,8 @@ def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
                        clip_inputs: bool = False) -> Record:
     """Readable event-by-event simulation (slow; the definition the kernel is tested against).
 
-    ``record``: ``"all"`` (every record key), ``"spikes"`` or ``"summary"`` (:func:`_summary`; its hidden
-    ``Vmem_peak`` also covers each step's membrane before the reset, which no record key holds)."""
+    ``record``: ``"all"`` (every record key), ``"spikes"`` or ``"summary"`` (:func:`_summary`; its
+    ``Vmem_peak_before_reset`` is each step's hidden membrane before the reset, which no record key holds)."""
     batch = validate_raster(raster, config.n_inputs, clip_inputs)
     squeeze = np.asarray(raster).ndim == 2
     cap_in, cap_hid, cap_out = _caps(config)
@@ -223,16 +224,17 @@ def simulate_reference(config: ChipConfig, raster, record: RecordMode = "all",
 
 def _summary(full: dict[str, np.ndarray], vmem_before_reset: np.ndarray) -> dict[str, np.ndarray]:
     """The ``record="summary"`` view of a full ``(B, T, N)`` record: the readout records as they are and, per
-    hidden neuron and sample, its spike count over the trial (``Spikes_count``) and its largest ``|state|``
-    (``Isyn_peak``, ``Isyn2_peak``, and ``Vmem_peak`` over the membrane both before and after each step's reset,
-    since a neuron that reached the rail and fired is recorded below it; ``32768`` means the state touched
-    ``-32768``), each ``(B, N_hidden)``, int64. Enough for calibration and health checks, a fraction of the memory.
+    hidden neuron and sample, its spike count over the trial (``Spikes_count``), its largest recorded ``|state|``
+    (``Vmem_peak``, ``Isyn_peak``, ``Isyn2_peak``; ``32768`` means the state touched ``-32768``) and its largest
+    ``|membrane|`` before a step's reset (``Vmem_peak_before_reset``: a neuron that reached the rail and fired is
+    recorded below it), each ``(B, N_hidden)``, int64. Enough for calibration and health checks, a fraction of the
+    memory.
     """
     out = {k: full[k] for k in ("Spikes_out", "Vmem_out", "Isyn_out")}
     out["Spikes_count"] = full["Spikes"].sum(axis=-2, dtype=np.int64)
     for key in ("Vmem", "Isyn", "Isyn2"):
         out[key + "_peak"] = np.abs(full[key].astype(np.int64)).max(axis=-2)
-    out["Vmem_peak"] = np.maximum(out["Vmem_peak"], np.abs(vmem_before_reset).max(axis=-2))
+    out["Vmem_peak_before_reset"] = np.abs(vmem_before_reset).max(axis=-2)
     return out
 
 
