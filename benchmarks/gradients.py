@@ -224,6 +224,9 @@ def time_bptt_tuned(net: Network, inputs, labels, t_end: float, repeats: int, ba
     params = [torch.tensor(w, dtype=torch.float32, requires_grad=True) for w in net.weights]
     step = bptt_cell(net, dt, "function" if mode == "eager-function" else "detach")
     if mode == "compiled":
+        # a fresh dynamo cache per setting: every setting compiles the same cell code, and past dynamo's
+        # recompile limit (8) torch.compile silently runs it eagerly (the full grid's later settings did)
+        torch._dynamo.reset()
         step = torch.compile(step, dynamic=False)
 
     def run():
