@@ -48,8 +48,9 @@ RUNS: dict[str, tuple[str, dict]] = {
 
 
 #: runs compiled without the health check: with calibration, 2-3 of the 10 readouts still reach the int16 rail
-#: on the calibration samples (the compile refuses that by default); the bit-accurate column shows what it costs
-NO_HEALTH_CHECK = {"fashion-hm2bp", "fashion-hm2bp-lr2e-3", "fashion-fp"}
+#: on the calibration samples (the compile refuses that by default); the bit-accurate column shows what it costs.
+#: FP's first-spike readouts pass since the check stops at each readout's first spike (docs/compiler.md)
+NO_HEALTH_CHECK = {"fashion-hm2bp", "fashion-hm2bp-lr2e-3"}
 
 
 def run_one(name: str, root: Path) -> dict:
