@@ -38,6 +38,7 @@ RUNS: dict[str, tuple[str, dict]] = {
     "fashion-hm2bp": ("fashion", {}),
     "fashion-hm2bp-lr2e-3": ("fashion", {"lr": 2e-3, "epochs": 10}),  # the preset's rate: validation swung 40-68 %
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
+    "fashion-fp-15": ("fashion", {**FP, "epochs": 15}),  # the same, longer: 37 s per epoch on a quiet machine
     # Xylo Audio 2 (8 readouts): 10 digits through the Hadamard output code, counts decided by argmax C @ counts
     "digits-hm2bp": ("digits", {"chip": "xylo-audio2", "dt": 1e-3, "task_options": {"max_count": 4}, "clock": False,
                                 "hidden": [200], "dash_syn": [2, 2], "dash_mem": [3, 3], "lr_scale": None,
