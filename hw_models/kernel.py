@@ -129,7 +129,7 @@ def run_kernel(config: ChipConfig, batch: np.ndarray, record: str, caps: tuple[i
 
     ``record``: ``"all"`` (every record key, ``(B, T, N)``), ``"spikes"`` (``Spikes``, ``Spikes_out``) or
     ``"summary"`` (the readout records, and per hidden neuron only the spike count and the peak ``|state|``
-    over the trial, ``(B, N_hidden)``, the membrane's also before each reset: no hidden record is stored;
+    over the trial, ``(B, N_hidden)``, and the membrane's peak before each reset: no hidden record is stored;
     see :func:`hw_models.simulator.simulate_reference`).
     """
     mode = {"spikes": SPIKES, "all": ALL, "summary": SUMMARY}[record]

@@ -96,8 +96,8 @@ def check_health(net: Network, config: ChipConfig, report: CompileReport, rec: R
     for k, entry in enumerate(report.layout["layers"]):
         ids = np.arange(entry["first_id"], entry["first_id"] + entry["size"])
         chip_counts = rec["Spikes_count"][:, ids]
-        peaks = np.max([rec[k][:, ids] for k in ("Vmem_peak", "Vmem_peak_before_reset", "Isyn_peak", "Isyn2_peak")],
-                       axis=0)
+        peaks = np.max([rec[key][:, ids] for key in ("Vmem_peak", "Vmem_peak_before_reset", "Isyn_peak",
+                                                     "Isyn2_peak")], axis=0)
         float_counts = np.stack([r.layers[k].counts(entry["size"]) for r in float_runs])
         layers.append(_layer(k + 1, "hidden", float_counts, chip_counts, peaks, n_t))
     states = np.maximum(np.abs(readout_vmem_before_reset(config, rec)), np.abs(rec["Isyn_out"].astype(np.int64)))

@@ -152,10 +152,10 @@ class DaskExecutor(Executor):
     # -- helpers ----------------------------------------------------------------------------------------------
     def _scatter(self, obj: Any) -> Any:
         """A copy on every worker, each sent by the client (no worker waits to fetch it from a busy peer: two
-        local workers went from 1.53x to 1.68x of one core on MNIST-5k HM2-BP). A broadcast waits for a worker
-        that is restarting after a crash and fails on one that has just died, so then (or after
-        :data:`BROADCAST_TIMEOUT` seconds) one copy is scattered instead and the others fetch it from there when
-        their first task needs it. If the scheduler itself has gone, that fails too (:meth:`_call`)."""
+        local workers went from 1.48x to 1.64x of one core on MNIST-5k HM2-BP, docs/scaling.md). A broadcast
+        waits for a worker that is restarting after a crash and fails on one that has just died, so then (or
+        after :data:`BROADCAST_TIMEOUT` seconds) one copy is scattered instead and the others fetch it from there
+        when their first task needs it. If the scheduler itself has gone, that fails too (:meth:`_call`)."""
         def scatter() -> Any:
             try:
                 return self.client.scatter(obj, hash=False, broadcast=True, timeout=BROADCAST_TIMEOUT)
