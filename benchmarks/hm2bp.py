@@ -30,6 +30,10 @@ CHIP = Path(__file__).resolve().parent.parent / "examples" / "chips" / "mnist-19
 #: (readout weights start a little positive and silent readouts are bumped: a silent readout has no FP gradient)
 FP = {"engine": "fp", "loss": "first-spike", "loss_options": {}, "init_psp": [[0.02, 0.05], [0.01, 0.03]],
       "bump": 2e-3, "bump_silent": [0.9, 0.5]}
+#: full 28x28 images (784 inputs, no downsampling) on a 784-input chip; the input PSPs scaled for 4x the inputs
+#: (the mean by 1/4, the spread by 1/2, so the hidden layer's initial drive matches the 14x14 runs')
+FULL_SIZE = {"chip": str(CHIP.with_name("fashion-784.json")), "task_options": {"factor": 1},
+             "init_psp": [[0.005, 0.025], [0.01, 0.03]]}
 #: run name -> (task, overrides of the task's preset); the sizes of the runs fit a 2-core machine's session
 RUNS: dict[str, tuple[str, dict]] = {
     "mnist5k-hm2bp": ("mnist5k", {}),
@@ -39,6 +43,9 @@ RUNS: dict[str, tuple[str, dict]] = {
     "fashion-hm2bp-lr2e-3": ("fashion", {"lr": 2e-3, "epochs": 10}),  # the preset's rate: validation swung 40-68 %
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
     "fashion-fp-15": ("fashion", {**FP, "epochs": 15}),  # the same, longer: 37 s per epoch on a quiet machine
+    "fashion-fp-784": ("fashion", {**FP, **FULL_SIZE, "epochs": 15}),
+    # the same with parameter averaging (an exponential moving average over about 1000 steps, 0.6 epoch), longer
+    "fashion-fp-784-avg": ("fashion", {**FP, **FULL_SIZE, "epochs": 18, "average": 0.999}),
     # Xylo Audio 2 (8 readouts): 10 digits through the Hadamard output code, counts decided by argmax C @ counts
     "digits-hm2bp": ("digits", {"chip": "xylo-audio2", "dt": 1e-3, "task_options": {"max_count": 4}, "clock": False,
                                 "hidden": [200], "dash_syn": [2, 2], "dash_mem": [3, 3], "lr_scale": None,
