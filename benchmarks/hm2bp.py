@@ -141,8 +141,8 @@ def table(results: dict[str, dict]) -> str:
                      f"{verdict(name, a)} |")
     lines += ["", "Validation accuracy after each epoch (from each run's `metrics.jsonl`; the saved network is the "
               "best epoch). MNIST-5k: the same 20 epochs for every engine and mode. Fashion-MNIST (all 55000 "
-              "training images, 5000 for validation): FP trained 3 epochs, HM2-BP 5 at the preset's lr 5e-4 and 10 "
-              "at the earlier preset's 2e-3, within the session's CPU budget:", ""]
+              "training images, 5000 for validation): the epochs of the table's column, within a session's CPU budget:",
+              ""]
     for name, r in results.items():
         history = [json.loads(line) for line in (r["out"] / "metrics.jsonl").read_text().splitlines() if line]
         lines.append(f"- {name}: " + ", ".join(f"{100 * h['val_accuracy']:.1f}" for h in history) + " %")
