@@ -11,7 +11,7 @@ from tests.toolchain.test_calibration import yinyang_net
 from toolchain.cli import main
 from toolchain.compile import CompileError, compile_fixed, compile_network
 from toolchain.compile.calibrate import Runs, calibration_data
-from toolchain.compile.health import RAIL
+from toolchain.compile.health import RAIL, _first_spike_decision_states
 from toolchain.compile.pipeline import health_of
 
 
@@ -87,30 +87,73 @@ def test_an_uncalibrated_compile_is_refused_unless_the_check_is_switched_off(tmp
     assert not (tmp_path / "c.json").exists() and (tmp_path / "c.report.md").exists()
 
 
-def test_a_first_spike_readout_is_checked_until_it_fires():
+def test_a_first_spike_readout_is_checked_where_a_clip_can_change_the_decision():
     """A spiking readout driven far above one spike per step climbs to the rail after it has fired (it keeps its
-    excess): a first-spike decision never reads those states, so only the touches up to each readout's first
-    spike are refused; a count decision reads the whole trial, so every touch is."""
+    excess), and a losing readout driven far below zero sits on the negative rail: a first-spike decision reads
+    neither, so only the touches up to the sample's decision step by the readouts that fire there, and positive
+    touches by the others, are refused; a count decision reads the whole trial, so every touch is."""
     net = yinyang_net("spiking")
     config, report = compile_network(net, "xylo-audio2", check_health=False)
     hot = config.copy()
     hot.weight_shift_out = min(8, config.weight_shift_out + 4)  # 16x the readout current
     rec = Runs(calibration_data(net)).summary(hot)
     fired = rec["Spikes_out"] > 0
-    before_reset = rec["Vmem_out"].astype(np.int64) + fired * hot.threshold_out.astype(np.int64)
-    states = np.maximum(np.abs(before_reset), np.abs(rec["Isyn_out"].astype(np.int64)))
-    before = np.zeros(states.shape[2], bool)  # readouts on the rail at or before their first spike, by hand
-    for b in range(states.shape[0]):
-        for c in range(states.shape[2]):
-            last = int(np.argmax(fired[b, :, c])) if fired[b, :, c].any() else states.shape[1] - 1
-            before[c] |= bool((states[b, :last + 1, c] >= RAIL).any())
+    vmem = rec["Vmem_out"].astype(np.int64) + fired * hot.threshold_out.astype(np.int64)
+    isyn = rec["Isyn_out"].astype(np.int64)
+    states = np.maximum(np.abs(vmem), np.abs(isyn))
+    decided = np.zeros(states.shape[2], bool)  # readouts on the rail where it can change the decision, by hand
+    losers_below = np.zeros(states.shape[2], bool)  # losing readouts on the negative rail before the decision
+    n_b, n_t, n_out = states.shape
+    for b in range(n_b):
+        firsts = [int(np.argmax(fired[b, :, c])) if fired[b, :, c].any() else n_t for c in range(n_out)]
+        t_star = min(min(firsts), n_t - 1)
+        for c in range(n_out):
+            span = slice(0, t_star + 1)
+            if firsts[c] == t_star:
+                decided[c] |= bool((states[b, span, c] >= RAIL).any())
+            else:
+                decided[c] |= bool((np.maximum(vmem[b, span, c], isyn[b, span, c]) >= RAIL).any())
+                losers_below[c] |= bool((np.minimum(vmem[b, span, c], isyn[b, span, c]) <= -RAIL).any())
     anywhere = (states >= RAIL).any(axis=(0, 1))
     assert not (np.abs(rec["Vmem_out"].astype(np.int64)) >= RAIL).any()  # after the reset the record hides the rail
-    assert anywhere.sum() > before.sum()  # the case is not vacuous: some touches come only after firing
+    assert anywhere.sum() > decided.sum()  # the case is not vacuous: some touches cannot change the decision
     first = health_of(net, hot, report).layers[-1]
-    assert first.on_rail == before.sum() and first.rail_after_first_spike == anywhere.sum() - before.sum()
+    assert first.on_rail == decided.sum() and first.rail_outside_decision == anywhere.sum() - first.on_rail
     counted = net.copy()
     counted.metadata["decision"] = "spike-count"
     by_count = health_of(counted, hot, report)
     assert by_count.layers[-1].on_rail == anywhere.sum() and not by_count.ok
     assert any(p.field == "layer 2 (readout)" for p in by_count.problems)
+
+
+def test_the_first_spike_rule_counts_every_touch_of_the_decided_readout_and_positive_touches_of_the_others():
+    """Hand-made states (1 sample, 6 steps, 3 readouts): readout 0 fires first at step 3 after sitting on the
+    negative rail (counted: without the clip it would fire later and might lose), readout 1 sits on the negative
+    rail and never fires (not counted: it would be lower still), readout 2 fires at step 5 and touched the
+    positive rail of its current at step 2 (counted: without the clip it might have fired first) and at step 4
+    (after the decision: not counted)."""
+    n_t = 6
+    vmem, isyn, spikes = np.zeros((1, n_t, 3), np.int64), np.zeros((1, n_t, 3), np.int64), np.zeros((1, n_t, 3))
+    vmem[0, 1, 0], spikes[0, 3, 0] = -32768, 1
+    vmem[0, :, 1] = -32768
+    isyn[0, 2, 2], isyn[0, 4, 2], spikes[0, 5, 2] = 30000, 32767, 1
+    assert list(_first_spike_decision_states(vmem, isyn, spikes)[0]) == [32768, 0, 30000]
+    isyn[0, 2, 2] = 32767
+    assert list(_first_spike_decision_states(vmem, isyn, spikes)[0]) == [32768, 0, 32767]
+    spikes[:] = 0  # nobody fires: no decision, whichever negative clips; a positive clip may have prevented one
+    assert list(_first_spike_decision_states(vmem, isyn, spikes)[0]) == [0, 0, 32767]
+
+
+def test_a_losing_readout_on_the_negative_rail_passes_a_first_spike_check_but_not_a_count_check():
+    net = yinyang_net("spiking")
+    config, report = compile_network(net, "xylo-audio2", check_health=False)
+    inhibited = config.copy()
+    inhibited.weights_out[:, 2] = -np.abs(inhibited.weights_out[:, 2]).max() - 1  # every hidden spike inhibits it
+    inhibited.weight_shift_out = min(8, config.weight_shift_out + 3)
+    rec = Runs(calibration_data(net)).summary(inhibited)
+    assert (rec["Vmem_out"][:, :, 2] <= -RAIL).any() and not rec["Spikes_out"][:, :, 2].any()  # on the rail, silent
+    readout = health_of(net, inhibited, report).layers[-1]
+    assert readout.rail_outside_decision >= 1
+    counted = net.copy()
+    counted.metadata["decision"] = "spike-count"
+    assert health_of(counted, inhibited, report).layers[-1].on_rail >= readout.on_rail + 1

@@ -7,10 +7,15 @@ integer state reached an int16 rail (``|state| >= RAIL``, the last 256 LSB). The
 for the rails too. These are errors (the compile fails, with the numbers and a hint, unless the check is switched off):
 
 * a readout state on the rail: the decision is read from a clipped value. A spiking readout decided by its first
-  spike (``network.metadata["decision"] == "first-spike"``) is checked up to and including each readout's first
-  spike in each sample: what it does afterwards does not enter the decision. A readout fires at most once per step
-  and keeps its excess above threshold, so a readout driven harder than that climbs to the rail after it has
-  fired; those touches are counted apart (``rail_after_first_spike``) and reported, not refused;
+  spike (``network.metadata["decision"] == "first-spike"``) is checked only where a clip can change the decision,
+  up to the sample's decision step ``t*`` (the earliest readout spike; the whole trial when none fires): every
+  touch of a readout that fires at ``t*`` (the decided one, or one tied with it), and the touches of the
+  *positive* rail by the others. A clip at the *negative* rail only raises a losing readout's state, and the
+  chip's update (``x - (x >> dash) + input``, saturated; threshold test ``v >= theta``) is monotone in every
+  state, so without the clip that readout would be lower still and fire no earlier: the decision is the same.
+  A readout also fires at most once per step and keeps its excess above threshold, so one driven harder than
+  that climbs to the rail after it has fired. Touches that cannot change the decision are counted apart
+  (``rail_outside_decision``) and reported, not refused;
 * a layer that goes silent on the chip (``r_chip < SILENT_RATIO * r_float``) while the float model fires;
 * a layer that saturates on the chip (more than half its neurons saturated) where the float model does not.
 """
@@ -50,9 +55,9 @@ class LayerHealth:
     dead_chip: int | None
     saturated_float: int | None
     saturated_chip: int | None
-    on_rail: int  # neurons with an integer state at +-32767 in some sample (first-spike readouts: until it fires)
+    on_rail: int  # neurons with an integer state at +-32767 in some sample (first-spike readouts: where it decides)
     peak_state: int  # largest |state| of the layer (the same span)
-    rail_after_first_spike: int = 0  # first-spike readouts: neurons that reach the rail only after firing
+    rail_outside_decision: int = 0  # first-spike readouts: neurons on the rail only where it cannot change the decision
 
 
 @dataclass
@@ -77,8 +82,8 @@ class Health:
             parts.append(f"layer {x.layer} ({x.kind}): {x.rate_float:.3f} -> {x.rate_chip:.3f} spikes/neuron/step, "
                          f"{x.dead_chip} dead, {x.saturated_chip} saturated"
                          + (f", {x.on_rail} on the rail" if x.on_rail else "")
-                         + (f", {x.rail_after_first_spike} on the rail after their first spike (not in the decision)"
-                            if x.rail_after_first_spike else ""))
+                         + (f", {x.rail_outside_decision} on the rail where it cannot change the decision"
+                            if x.rail_outside_decision else ""))
         return (f"health ({self.samples} calibration samples): " + "; ".join(parts)
                 + ("" if self.ok else f"; {len(self.problems)} problem(s)"))
 
@@ -100,14 +105,14 @@ def check_health(net: Network, config: ChipConfig, report: CompileReport, rec: R
                                                      "Isyn2_peak")], axis=0)
         float_counts = np.stack([r.layers[k].counts(entry["size"]) for r in float_runs])
         layers.append(_layer(k + 1, "hidden", float_counts, chip_counts, peaks, n_t))
-    states = np.maximum(np.abs(readout_vmem_before_reset(config, rec)), np.abs(rec["Isyn_out"].astype(np.int64)))
-    out_peaks = states.max(axis=1)  # (samples, readouts)
+    vmem, isyn = readout_vmem_before_reset(config, rec), rec["Isyn_out"].astype(np.int64)
+    out_peaks = np.maximum(np.abs(vmem), np.abs(isyn)).max(axis=1)  # (samples, readouts)
     if net.readout == "spiking":
         float_counts = np.stack([r.layers[L - 1].counts(net.layer_sizes[-1]) for r in float_runs])
         first_spike = net.metadata.get("decision") == "first-spike"
-        decided = _until_first_spike(states, rec["Spikes_out"]).max(axis=1) if first_spike else out_peaks
+        decided = _first_spike_decision_states(vmem, isyn, rec["Spikes_out"]) if first_spike else out_peaks
         x = _layer(L, "readout", float_counts, rec["Spikes_out"].sum(axis=1, dtype=np.int64), decided, n_t)
-        x.rail_after_first_spike = int((out_peaks >= RAIL).any(axis=0).sum()) - x.on_rail
+        x.rail_outside_decision = int((out_peaks >= RAIL).any(axis=0).sum()) - x.on_rail
         layers.append(x)
     else:
         layers.append(LayerHealth(L, "readout", net.layer_sizes[-1], None, None, None, None, None, None,
@@ -126,12 +131,21 @@ def readout_vmem_before_reset(config: ChipConfig, rec: Record) -> np.ndarray:
                                  np.asarray(config.threshold_out, np.int64))
 
 
-def _until_first_spike(states: np.ndarray, spikes: np.ndarray) -> np.ndarray:
-    """``states (samples, steps, readouts)`` with every step after the readout's first spike set to 0 (a readout
-    that never fires keeps the whole trial)."""
+def _first_spike_decision_states(vmem: np.ndarray, isyn: np.ndarray, spikes: np.ndarray) -> np.ndarray:
+    """Per sample and readout, the largest state magnitude that can change a first-spike decision (arrays
+    ``(samples, steps, readouts)``): up to the sample's decision step ``t*`` (its earliest readout spike, the last
+    step when none fires), every state of a readout that fires at ``t*`` and the positive states of the others
+    (a negative clip only raises a losing readout, which then still loses: the module docstring)."""
+    n_steps = spikes.shape[1]
     fired = spikes > 0
-    first = np.where(fired.any(axis=1), fired.argmax(axis=1), states.shape[1] - 1)  # (samples, readouts)
-    return np.where(np.arange(states.shape[1])[None, :, None] <= first[:, None, :], states, 0)
+    first = np.where(fired.any(axis=1), fired.argmax(axis=1), n_steps)  # (samples, readouts); n_steps: silent
+    decision_step = np.minimum(first.min(axis=1), n_steps - 1)  # (samples,)
+    decides = first == decision_step[:, None]  # the decided readout and any tied with it
+    positive = np.maximum(np.maximum(vmem, isyn), 0)
+    magnitude = np.maximum(np.abs(vmem), np.abs(isyn))
+    states = np.where(decides[:, None, :], magnitude, positive)
+    window = np.arange(n_steps)[None, :, None] <= decision_step[:, None, None]
+    return np.where(window, states, 0).max(axis=1)
 
 
 def _layer(layer: int, kind: str, float_counts: np.ndarray, chip_counts: np.ndarray, peaks: np.ndarray,
