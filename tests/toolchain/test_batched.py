@@ -91,6 +91,7 @@ def test_batched_equals_per_sample_on_leaky_readouts(case, rule, kind):
 
 
 COUNT = CountMSE(desired=4.0, undesired=0.0, margin=0.0)
+COUNT_CE = SpikeCountCE(gain=0.5)  # plain counts: dE/do = gain (softmax - onehot), what HM2-BP back-propagates
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,6 +100,7 @@ def test_batched_hm2bp_equals_the_per_sample_hm2bp(case):
     """HM2-BP in the batched engine: the same layer_gradient as the per-sample path, after the same forward pass."""
     net, inputs, labels = random_case(readout="spiking", **{**case, "recurrent": False})
     compare(net, inputs, labels, COUNT, "spike-count", engine="hm2bp")
+    compare(net, inputs, labels, COUNT_CE, "spike-count", engine="hm2bp")
 
 
 def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads():
@@ -113,6 +115,9 @@ def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads()
         assert all(np.abs(g).max() > 0 for g in result.grads[name]), name
     two = batched.run_batch(net, inputs, labels, COUNT, 0.08, "spike-count", engine="hm2bp", workers=2)
     assert np.array_equal(flatten(net, two.grads), flatten(net, result.grads))
+    by_ce, _ = compare(net, inputs, labels, COUNT_CE, "spike-count", engine="hm2bp")
+    assert all(np.abs(g).max() > 0 for g in by_ce.grads["weights"])
+    assert not batched.supports(net, SpikeCountCE(tau_count=0.01), "hm2bp")  # time-weighted: no dE/do
     assert not batched.supports(random_case(3, [4, 6, 3], "general", True, "spiking", True)[0], COUNT, "hm2bp")
     assert not batched.supports(net, SPIKING["first-spike"], "hm2bp")
 

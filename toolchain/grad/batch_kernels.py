@@ -108,7 +108,8 @@ def first_spike_loss(times, neurons, label, n_out, t_end, tau0, tau1, alpha):
 
 @njit(cache=True)
 def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
-    """CE on (time-weighted, if ``tau_count`` is finite) spike counts; returns (loss, dL/dt per spike)."""
+    """CE on (time-weighted, if ``tau_count`` is finite) spike counts; returns (loss, dL/dt per spike, dL/do per
+    readout: ``gain (softmax - onehot)`` for plain counts, what HM2-BP back-propagates; zeros when weighted)."""
     weighted = math.isfinite(tau_count)
     counts = np.zeros(n_out)
     weight = np.ones(times.shape[0])
@@ -121,7 +122,8 @@ def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
     if weighted:
         for k in range(times.shape[0]):
             d_times[k] = -grad_logits[neurons[k]] * gain * weight[k] / tau_count
-    return value, d_times
+        return value, d_times, np.zeros(n_out)
+    return value, d_times, gain * grad_logits
 
 
 @njit(cache=True)

@@ -87,12 +87,14 @@ ENGINE_HM2BP = ENGINES["hm2bp"]
 
 def supports(net: Network, loss: Loss, engine: str = "fp") -> bool:
     """Whether the batched engine can run ``loss`` on ``net`` with ``engine`` (else use the per-sample path):
-    reverse-mode FP, or HM2-BP for :class:`~toolchain.losses.CountMSE` (no output code) on a layered
-    feed-forward network with a spiking readout."""
+    reverse-mode FP, or HM2-BP for a loss on plain output counts (:class:`~toolchain.losses.CountMSE` without an
+    output code, :class:`~toolchain.losses.SpikeCountCE` without ``tau_count``) on a layered feed-forward network
+    with a spiking readout."""
     if engine not in ENGINES or loss.readout != net.readout or loss_spec(loss, net.layer_sizes[-1]) is None:
         return False
     if engine == "hm2bp":
-        return type(loss) is CountMSE and all(r is None for r in net.recurrent)
+        plain_counts = type(loss) is CountMSE or (type(loss) is SpikeCountCE and loss.tau_count is None)
+        return plain_counts and all(r is None for r in net.recurrent)
     return True
 
 
@@ -178,7 +180,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
             value, d_counts = bk.count_mse_loss(out_n, label, n_out, loss_par[0], loss_par[1], loss_par[2])
             seed = np.zeros(out_t.shape[0])  # counts are piecewise constant: no exact spike-time gradient
         else:
-            value, seed = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1])
+            value, seed, d_counts = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1])
         decisions[s] = bk.decide(rule, out_t, out_n, n_out, empty, empty, dec_code)
     losses[s] = value
     if not want_grad:
