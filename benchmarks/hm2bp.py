@@ -46,7 +46,8 @@ RUNS: dict[str, tuple[str, dict]] = {
     # (validation: count-mse 72.2 % after 2; gain 0.5 at lr 5e-4 78.4, 2e-3 81.3, 5e-3 82.1, 1e-2 80.5 %;
     # gain 1 at 5e-4 77.8 %); on all 55000 images lr 5e-3 (gamma 0.9) reached 83.8 and 85.1 % in 2 epochs, then
     # the hidden layer fell to ~170 spikes per sample and blew up to 5600 (56.4 %); 2e-3 with the gradient norm
-    # clipped at 10 blew up in the first epoch. So: 5e-3, halved every epoch
+    # clipped at 10 blew up in the first epoch. So: 5e-3, halved every epoch (gain 2 at that rate blew up in the
+    # first epoch too). Its readouts burst where the chip fires once per step: docs/benchmarks.md
     "fashion-hm2bp-ce": ("fashion", {"loss": "spike-count", "loss_options": {"gain": 0.5}, "lr": 5e-3,
                                      "gamma": 0.5, "average": 0.999, "epochs": 6}),
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
