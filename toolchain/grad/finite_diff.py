@@ -5,9 +5,9 @@ Each parameter entry ``p`` is moved by ``+-eps`` and ``+-2 eps`` with
 Richardson extrapolation ``(4 D(eps) - D(2 eps)) / 3``, exact up to O(eps^4) *if* the loss is smooth across
 the stencil ``p - 2 eps .. p + 2 eps``. An entry is flagged invalid when it is not:
 
-* a perturbation changes the spike-causality graph (:func:`causal_signature`: any spike count, which
-  arrivals precede which spike, the arrival interval holding a readout maximum): across such a change the
-  loss has a jump or a kink, and the difference quotient measures that, not the derivative;
+* a perturbation changes the spike-causality graph (:func:`causal_signature`: which neuron fires each spike in
+  time order, which arrivals precede which spike, the arrival interval holding a readout maximum): across such a
+  change the loss has a jump or a kink, and the difference quotient measures that, not the derivative;
 * or the loss is not smooth across the stencil (:func:`smooth`): the derivative estimated from the forward
   side disagrees with the one from the backward side (a kink at ``p``, where central differences average the
   two slopes), or ``D(eps)`` with ``D(2 eps)`` (large higher derivatives, which leave Richardson's O(eps^4)
@@ -28,11 +28,16 @@ from toolchain.network import Network
 
 
 def causal_signature(net: Network, fwd: Forward) -> list[np.ndarray]:
-    """Integers that stay constant exactly as long as the spike-causality graph does."""
+    """Integers that stay constant exactly as long as the spike-causality graph does.
+
+    Per layer: which neuron fires each spike, in time order (two spikes that swap change it, and with a
+    zero-delay recurrent connection the later spike's slope in the earlier one's arrival jumps there), and how
+    many arrivals precede each spike. Position counts alone miss a swap: sorted times give the same counts
+    whichever neuron holds each slot."""
     sig = []
     for layer, sp in enumerate(fwd.layers):
         arr_t = fwd.arrivals(net, layer)[0]
-        sig.append(sp.counts(net.layer_sizes[layer + 1]))
+        sig.append(sp.neurons)
         sig.append(np.searchsorted(arr_t, sp.times, side="left"))
         if layer < net.n_layers - 1 and net.recurrent[layer] is not None:
             sig.append(np.searchsorted(sp.times + net.recurrent_delays[layer], sp.times, side="left"))
