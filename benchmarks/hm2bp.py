@@ -50,11 +50,6 @@ RUNS: dict[str, tuple[str, dict]] = {
     # first epoch too). Its readouts burst where the chip fires once per step: docs/benchmarks.md
     "fashion-hm2bp-ce": ("fashion", {"loss": "spike-count", "loss_options": {"gain": 0.5}, "lr": 5e-3,
                                      "gamma": 0.5, "average": 0.999, "epochs": 6}),
-    # the same with counts past max_count penalised (SpikeCountCE.max_count), so the margin is won below what a
-    # readout firing once per step emits in the trial
-    **{f"fashion-hm2bp-ce-max{m}": ("fashion", {"loss": "spike-count", "loss_options": {"gain": 0.5, "max_count": m},
-                                                "lr": 5e-3, "gamma": 0.5, "average": 0.999, "epochs": 6})
-       for m in (8, 12)},
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
     "fashion-fp-15": ("fashion", {**FP, "epochs": 15}),  # the same, longer: 37 s per epoch on a quiet machine
     "fashion-fp-784": ("fashion", {**FP, **FULL_SIZE, "epochs": 15}),

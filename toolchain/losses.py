@@ -108,44 +108,22 @@ class SpikeCountCE(Loss):
     exact gradient is zero wherever it exists (every engine, finite differences included, agrees);
     a finite ``tau_count`` makes early spikes count more and gives dL/dt_k = -(softmax - onehot)_c *
     gain * exp(-t_k / tau_count) / tau_count.
-
-    ``max_count`` (plain counts only) adds ``gain / 2 * sum_c max(o_c - max_count, 0)^2``: the cross-entropy
-    alone rewards the winner for every extra spike, and a chip readout fires at most once per step, so counts
-    past what the chip can emit in a trial tie on the chip (docs/benchmarks.md, ``fashion-hm2bp-ce``); with the
-    penalty the margin has to be won below ``max_count``. dE/do_c = gain (softmax - onehot)_c + gain
-    max(o_c - max_count, 0).
     """
 
     tau_count: float | None = None
     gain: float = 1.0
-    max_count: float | None = None
     readout = "spiking"
-
-    def __post_init__(self):
-        if self.max_count is not None:
-            if self.tau_count is not None:
-                raise InputError("SpikeCountCE: max_count penalises plain counts; it needs tau_count = None "
-                                 f"(got tau_count = {self.tau_count})")
-            if not (isinstance(self.max_count, (int, float)) and math.isfinite(self.max_count)
-                    and self.max_count > 0):
-                raise InputError(f"SpikeCountCE: max_count must be a positive number of spikes, e.g. 12 "
-                                 f"(got {self.max_count!r})")
 
     def __call__(self, out, label, n_out, t_end):
         y = _check_label(label, n_out)
         weight = np.ones(len(out.times)) if self.tau_count is None else np.exp(-out.times / self.tau_count)
-        counts = np.bincount(out.neurons, weights=weight, minlength=n_out)
-        value, grad_logits = _softmax_ce(self.gain * counts, y)
+        logits = self.gain * np.bincount(out.neurons, weights=weight, minlength=n_out)
+        value, grad_logits = _softmax_ce(logits, y)
         if self.tau_count is None:
             d_times = np.zeros(len(out.times))
-            d_counts = self.gain * grad_logits
-            if self.max_count is not None:
-                excess = np.maximum(counts - self.max_count, 0.0)
-                value += 0.5 * self.gain * float(np.sum(excess**2))
-                d_counts = d_counts + self.gain * excess
         else:
             d_times = -grad_logits[out.neurons] * self.gain * weight / self.tau_count
-            d_counts = None
+        d_counts = self.gain * grad_logits if self.tau_count is None else None
         return LossValue(float(value), d_times=d_times, d_counts=d_counts)
 
 

@@ -92,7 +92,6 @@ def test_batched_equals_per_sample_on_leaky_readouts(case, rule, kind):
 
 COUNT = CountMSE(desired=4.0, undesired=0.0, margin=0.0)
 COUNT_CE = SpikeCountCE(gain=0.5)  # plain counts: dE/do = gain (softmax - onehot), what HM2-BP back-propagates
-COUNT_CE_CAPPED = SpikeCountCE(gain=0.5, max_count=1)  # and + gain (o - 1)_+: the random cases fire past one
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,7 +101,6 @@ def test_batched_hm2bp_equals_the_per_sample_hm2bp(case):
     net, inputs, labels = random_case(readout="spiking", **{**case, "recurrent": False})
     compare(net, inputs, labels, COUNT, "spike-count", engine="hm2bp")
     compare(net, inputs, labels, COUNT_CE, "spike-count", engine="hm2bp")
-    compare(net, inputs, labels, COUNT_CE_CAPPED, "spike-count", engine="hm2bp")
 
 
 def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads():
@@ -119,9 +117,6 @@ def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads()
     assert np.array_equal(flatten(net, two.grads), flatten(net, result.grads))
     by_ce, _ = compare(net, inputs, labels, COUNT_CE, "spike-count", engine="hm2bp")
     assert all(np.abs(g).max() > 0 for g in by_ce.grads["weights"])
-    capped, _ = compare(net, inputs, labels, COUNT_CE_CAPPED, "spike-count", engine="hm2bp")
-    assert result.spike_counts[-1].max() > 1 and capped.losses.sum() > by_ce.losses.sum()  # the penalty is exercised
-    assert not np.array_equal(flatten(net, capped.grads), flatten(net, by_ce.grads))
     assert not batched.supports(net, SpikeCountCE(tau_count=0.01), "hm2bp")  # time-weighted: no dE/do
     assert not batched.supports(random_case(3, [4, 6, 3], "general", True, "spiking", True)[0], COUNT, "hm2bp")
     assert not batched.supports(net, SPIKING["first-spike"], "hm2bp")

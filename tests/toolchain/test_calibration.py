@@ -19,6 +19,7 @@ from toolchain.decode import decide
 from toolchain.lif.forward import forward
 from toolchain.network import Network
 from toolchain.verify import chip_decode, verify
+from toolchain.verify.models import chip_grid_network, recompile
 
 DT = 0.5e-3
 
@@ -96,3 +97,29 @@ def test_the_candidate_whose_decisions_agree_best_is_kept():
     assert kept == max(finalists, key=lambda i: (scores[i], -i)) and config == calibrated(net, *(
         report.candidates[kept][k] for k in ("rate_matching", "state_limit", "gain_correction", "headroom_bits")))[0]
     assert len(set(scores)) > 1                                    # the candidates really differ
+    assert all(c["readout_factor"] == 1.0 for c in report.candidates)  # a first-spike readout: none raised
+
+
+def test_count_readouts_past_the_chips_cap_get_their_thresholds_raised():
+    """A count-decided readout that bursts (several spikes in one step in the float model, where the chip fires at
+    most one): the calibrated compile tries the chosen candidate with the readout thresholds raised, keeps the
+    best by agreement, and that agreement (recomputed here from full records) beats the readout as it was."""
+    net = yinyang_net("spiking", seed=0)
+    net.weights[1] = net.weights[1] * 8.0
+    net.metadata["decision"] = "spike-count"
+    samples, _, rasters = network_inputs(net, "train", 1000)
+    runs = [forward(net, s, 0.06) for s in samples]
+    reference = np.array([decide("spike-count", r, 3) for r in runs])
+    per_step = [np.bincount(np.floor(r.layers[-1].times / DT).astype(int) * 3 + r.layers[-1].neurons).max()
+                for r in runs[:50]]
+    assert min(per_step) >= 2 and len(set(reference)) >= 2  # bursts in every sample; decisions differ
+    config, report = compile_network(net, "xylo-audio2", headroom_bits=2)
+    raised = [c for c in report.candidates if c["readout_factor"] != 1.0]
+    kept = next(c for c in report.candidates if c["kept"])
+    base = next(c for c in report.candidates if c["name"] == raised[0]["name"].rsplit(", readout", 1)[0])
+    assert len(raised) == 3 and kept in raised and kept["agreement"] > base["agreement"] + 0.1
+    agreement = float(np.mean(chip_decode.decide(simulate(config, rasters), "spike-count") == reference))
+    assert abs(agreement - kept["agreement"]) < 1e-12
+    assert not base["rate_matching"] and report.threshold_scales == {"2": kept["readout_factor"]}
+    twin = chip_grid_network(net, config, recompile(net, config, report.to_dict()))
+    np.testing.assert_allclose(twin.threshold[-1], net.threshold[-1], rtol=1e-3)  # the twin divides it back out

@@ -73,32 +73,6 @@ def test_spike_count_ce(tau_count):
     np.testing.assert_allclose(value.d_times, numeric_time_partials(loss, out, 1, 3), rtol=1e-6, atol=1e-9)
 
 
-def test_spike_count_ce_max_count_penalises_counts_past_it():
-    """The penalty ``gain / 2 sum (o - max_count)_+^2``: value against a hand computation, and ``d_counts`` against
-    central differences of the same formula in continuous counts; readout 0 is past the cap, 1 and 2 are not."""
-    loss = SpikeCountCE(gain=0.5, max_count=2)
-    out = spikes([0.001, 0.002, 0.003, 0.004, 0.005, 0.006], [0, 0, 0, 0, 1, 2])  # counts 4, 1, 1
-
-    def by_formula(o):
-        logits = 0.5 * o
-        return -logits[1] + np.log(np.exp(logits).sum()) + 0.25 * np.sum(np.maximum(o - 2.0, 0.0) ** 2)
-
-    counts = np.array([4.0, 1.0, 1.0])
-    value = loss(out, 1, 3, T_END)
-    assert value.value == pytest.approx(by_formula(counts), rel=1e-13)
-    assert value.value > SpikeCountCE(gain=0.5)(out, 1, 3, T_END).value + 0.25 * 4 - 1e-12  # the penalty is in
-    numeric = [(by_formula(counts + 1e-6 * e) - by_formula(counts - 1e-6 * e)) / 2e-6 for e in np.eye(3)]
-    np.testing.assert_allclose(value.d_counts, numeric, rtol=1e-7)
-    assert value.d_counts[0] > 0.5 * 2 - 1e-12  # pushed down by the excess, whatever the softmax says
-
-
-@pytest.mark.parametrize("options, match", [({"max_count": 0}, "positive"), ({"max_count": float("inf")}, "positive"),
-                                             ({"max_count": 5, "tau_count": 0.01}, "tau_count = None")])
-def test_spike_count_ce_bad_max_count_is_a_clear_error(options, match):
-    with pytest.raises(InputError, match=match):
-        SpikeCountCE(**options)
-
-
 @pytest.mark.parametrize("loss_cls, field", [(MaxVoltageCE, "vmax"), (IntegratedVoltageCE, "vint")])
 def test_voltage_losses(loss_cls, field):
     loss = loss_cls(gain=2.0)

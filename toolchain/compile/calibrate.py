@@ -343,6 +343,25 @@ def calibrate_candidate(plan: CompilePlan, build: _Build, runs: Runs, match: boo
 
 
 # -- step 3: the choice ------------------------------------------------------------------------------------
+#: Readout threshold factors tried on the chosen candidate when a spiking readout is decided by its spike
+#: counts. A chip readout fires at most ``max_output_spikes`` per step (Xylo: 1): where the float readouts
+#: burst, the chip's counts saturate near one per step and tie. Raising every readout threshold by one factor
+#: scales all their counts down together, under the cap, and keeps their order (docs/compiler.md).
+READOUT_FACTORS = (1.5, 2.0, 3.0)
+
+
+def readout_candidates(plan: CompilePlan, build: _Build, net: Network) -> list[tuple[float, _Build]]:
+    """``build`` with the readout's integer thresholds raised by each of :data:`READOUT_FACTORS` (on top of any
+    rate matching), those that still fit the chip (int16 thresholds)."""
+    out = []
+    for factor in READOUT_FACTORS:
+        scales = {**build.threshold_scales, net.n_layers: build.threshold_scales.get(net.n_layers, 1.0) * factor}
+        raised = plan.build(build.shifts, build.gain_correction, scales, build.attenuation)
+        if plan.fits(raised):
+            out.append((factor, raised))
+    return out
+
+
 def candidate_name(headroom: int, state_limit: int, match: bool, gain: bool = False) -> str:
     return (f"headroom {headroom}, states below {'7/8' if state_limit != CALIBRATION_LIMIT else '1/2'}"
             + (", rate matching" if match else "") + (", kernel gain correction" if gain else ""))
@@ -404,7 +423,7 @@ def search(net: Network, chip: str, dt: float | None, data: CalibrationData, run
                 if any(build.config == other[0].config for other in candidates.values()):
                     continue  # e.g. no state near either limit: the relaxed candidate is the same
                 settings = {"headroom_bits": headroom, "state_limit": limit, "rate_matching": match,
-                            "gain_correction": gain}
+                            "gain_correction": gain, "readout_factor": 1.0}
                 candidates[name] = (build, headroom, notes, settings)
     if not candidates:
         raise first_error  # type: ignore[misc]
@@ -419,9 +438,23 @@ def search(net: Network, chip: str, dt: float | None, data: CalibrationData, run
     finalists = [n for n in names if screen[n] >= max(screen.values()) - SCREEN_MARGIN]
     scores = {n: agreement(runs, candidates[n][0].config) for n in finalists}
     best = max(finalists, key=lambda n: (scores[n], -names.index(n)))
+    if net.readout == "spiking" and net.metadata["decision"] == "spike-count":
+        tick("readout thresholds")
+        for factor, raised in readout_candidates(plan, candidates[best][0], net):
+            name = f"{best}, readout thresholds x{factor:g}"
+            if any(raised.config == other[0].config for other in candidates.values()):
+                continue
+            build, headroom, notes, settings = candidates[best]
+            candidates[name] = (raised, headroom, notes + [
+                f"calibration raised the readout thresholds {factor:g}x: the chip's readouts fire at most "
+                f"{plan.spec.max_output_spikes} spike(s) per step, and with fewer, larger steps their counts stay "
+                "below that cap where the float model's burst"], {**settings, "readout_factor": factor})
+            names.append(name)
+            scores[name] = agreement(runs, raised.config)
+        best = max(scores, key=lambda n: (scores[n], -names.index(n)))
     build, headroom, notes, settings = candidates[best]
     config, report = finish(plan, build, headroom, True, notes, source)
-    report.candidates = [{"name": n, **candidates[n][3], "agreement": scores.get(n, screen[n]),
+    report.candidates = [{"name": n, **candidates[n][3], "agreement": scores[n] if n in scores else screen[n],
                           "samples": len(data.samples) if n in scores else data.n_calibration, "kept": n == best}
                          for n in names]
     return config, report

@@ -107,11 +107,9 @@ def first_spike_loss(times, neurons, label, n_out, t_end, tau0, tau1, alpha):
 
 
 @njit(cache=True)
-def spike_count_loss(times, neurons, label, n_out, tau_count, gain, max_count):
-    """CE on (time-weighted, if ``tau_count`` is finite) spike counts, plus ``gain / 2 sum (o - max_count)_+^2``
-    for plain counts (``max_count = inf``: none); returns (loss, dL/dt per spike, dL/do per readout:
-    ``gain (softmax - onehot) + gain (o - max_count)_+`` for plain counts, what HM2-BP back-propagates; zeros when
-    weighted)."""
+def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
+    """CE on (time-weighted, if ``tau_count`` is finite) spike counts; returns (loss, dL/dt per spike, dL/do per
+    readout: ``gain (softmax - onehot)`` for plain counts, what HM2-BP back-propagates; zeros when weighted)."""
     weighted = math.isfinite(tau_count)
     counts = np.zeros(n_out)
     weight = np.ones(times.shape[0])
@@ -125,13 +123,7 @@ def spike_count_loss(times, neurons, label, n_out, tau_count, gain, max_count):
         for k in range(times.shape[0]):
             d_times[k] = -grad_logits[neurons[k]] * gain * weight[k] / tau_count
         return value, d_times, np.zeros(n_out)
-    d_counts = gain * grad_logits
-    for c in range(n_out):
-        if counts[c] > max_count:
-            excess = counts[c] - max_count
-            value += 0.5 * gain * excess * excess
-            d_counts[c] += gain * excess
-    return value, d_times, d_counts
+    return value, d_times, gain * grad_logits
 
 
 @njit(cache=True)

@@ -74,8 +74,7 @@ def loss_spec(loss: Loss, n_out: int) -> tuple[int, np.ndarray, np.ndarray] | No
         return bk.LOSS_FIRST_SPIKE, np.array([loss.tau0, loss.tau1, loss.alpha]), np.eye(n_out)
     if type(loss) is SpikeCountCE:
         tau = math.inf if loss.tau_count is None else float(loss.tau_count)
-        cap = math.inf if loss.max_count is None else float(loss.max_count)
-        return bk.LOSS_SPIKE_COUNT, np.array([tau, loss.gain, cap]), np.eye(n_out)
+        return bk.LOSS_SPIKE_COUNT, np.array([tau, loss.gain]), np.eye(n_out)
     if type(loss) is CountMSE and loss.code is None:
         return bk.LOSS_COUNT_MSE, np.array([loss.desired, loss.undesired, loss.margin]), np.eye(n_out)
     return None
@@ -181,8 +180,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
             value, d_counts = bk.count_mse_loss(out_n, label, n_out, loss_par[0], loss_par[1], loss_par[2])
             seed = np.zeros(out_t.shape[0])  # counts are piecewise constant: no exact spike-time gradient
         else:
-            value, seed, d_counts = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1],
-                                                        loss_par[2])
+            value, seed, d_counts = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1])
         decisions[s] = bk.decide(rule, out_t, out_n, n_out, empty, empty, dec_code)
     losses[s] = value
     if not want_grad:
