@@ -1,7 +1,7 @@
 """Calibration on training data: the compiler runs candidate configurations bit-accurately and keeps the one
 whose decisions agree best with the float model's.
 
-Three steps per candidate (docs/compiler.md, "Calibration on training data"):
+Steps (docs/compiler.md, "Calibration on training data"):
 
 1. **shifts off the rails**: the shift of every layer whose integer states pass a limit (half or 7/8 of the
    int16 range) on the calibration samples is lowered until none does (a leaky readout already at shift 0 has
@@ -11,7 +11,10 @@ Three steps per candidate (docs/compiler.md, "Calibration on training data"):
 3. **choice**: every candidate (threshold headroom 2/1/0 bits x state limit x {thresholds as they are, rate
    matched, divided by the kernel gain}) is scored by ``agreement = mean(decision_chip == decision_float)``
    on the calibration samples, and those within :data:`SCREEN_MARGIN` of the best on all
-   :data:`AGREEMENT_SAMPLES` training samples (no labels); ties keep the more conservative candidate.
+   :data:`AGREEMENT_SAMPLES` training samples (no labels); ties keep the more conservative candidate;
+4. **readout thresholds** (a spiking readout decided by spike counts): the kept candidate with every readout
+   threshold raised by each of :data:`READOUT_FACTORS`, scored on all the samples; the best is kept (ties: the
+   thresholds as they were), because the chip's readouts fire at most one spike per step.
 
 Every bit-accurate run goes through :class:`Runs`: the compiled kernel's ``summary`` mode (readout records
 plus per-neuron spike counts and state peaks, no hidden records) and each distinct configuration simulated
@@ -362,6 +365,25 @@ def readout_candidates(plan: CompilePlan, build: _Build, net: Network) -> list[t
     return out
 
 
+def add_readout_candidates(plan: CompilePlan, net: Network, runs: Runs, candidates: dict, names: list[str],
+                           scores: dict[str, float], best: str) -> str:
+    """Step 4: the kept candidate ``best`` with raised readout thresholds (:func:`readout_candidates`), added to
+    ``candidates``, ``names`` and ``scores`` (agreement on all samples); returns the name of the best now (ties:
+    the earlier, so the thresholds as they were)."""
+    build, headroom, notes, settings = candidates[best]
+    for factor, raised in readout_candidates(plan, build, net):
+        if any(raised.config == other[0].config for other in candidates.values()):
+            continue
+        name = f"{best}, readout thresholds x{factor:g}"
+        note = (f"calibration raised the readout thresholds {factor:g}x: the chip's readouts fire at most "
+                f"{plan.spec.max_output_spikes} spike(s) per step, so where the float model's readouts burst their "
+                "counts saturate and tie; raised, they stay below the cap")
+        candidates[name] = (raised, headroom, [*notes, note], {**settings, "readout_factor": factor})
+        names.append(name)
+        scores[name] = agreement(runs, raised.config)
+    return max(scores, key=lambda n: (scores[n], -names.index(n)))
+
+
 def candidate_name(headroom: int, state_limit: int, match: bool, gain: bool = False) -> str:
     return (f"headroom {headroom}, states below {'7/8' if state_limit != CALIBRATION_LIMIT else '1/2'}"
             + (", rate matching" if match else "") + (", kernel gain correction" if gain else ""))
@@ -440,18 +462,7 @@ def search(net: Network, chip: str, dt: float | None, data: CalibrationData, run
     best = max(finalists, key=lambda n: (scores[n], -names.index(n)))
     if net.readout == "spiking" and net.metadata["decision"] == "spike-count":
         tick("readout thresholds")
-        for factor, raised in readout_candidates(plan, candidates[best][0], net):
-            name = f"{best}, readout thresholds x{factor:g}"
-            if any(raised.config == other[0].config for other in candidates.values()):
-                continue
-            build, headroom, notes, settings = candidates[best]
-            candidates[name] = (raised, headroom, notes + [
-                f"calibration raised the readout thresholds {factor:g}x: the chip's readouts fire at most "
-                f"{plan.spec.max_output_spikes} spike(s) per step, and with fewer, larger steps their counts stay "
-                "below that cap where the float model's burst"], {**settings, "readout_factor": factor})
-            names.append(name)
-            scores[name] = agreement(runs, raised.config)
-        best = max(scores, key=lambda n: (scores[n], -names.index(n)))
+        best = add_readout_candidates(plan, net, runs, candidates, names, scores, best)
     build, headroom, notes, settings = candidates[best]
     config, report = finish(plan, build, headroom, True, notes, source)
     report.candidates = [{"name": n, **candidates[n][3], "agreement": scores[n] if n in scores else screen[n],
