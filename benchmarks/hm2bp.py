@@ -52,7 +52,8 @@ RUNS: dict[str, tuple[str, dict]] = {
     # first epoch too). Its readouts burst where the chip fires once per step: docs/benchmarks.md
     "fashion-hm2bp-ce": ("fashion", CE),
     # the same on full-size images (784 inputs; input PSPs scaled for 4x the inputs as in FULL_SIZE: mean / 4,
-    # spread / 2), and on 14x14 images for longer with a slower decay of the rate
+    # spread / 2), and on 14x14 images for longer with a slower decay of the rate. Both blew up (the hidden layer ran
+    # away: 784 in epoch 2, -12 in epoch 6 after 86.4 % validation at epoch 5; docs/benchmarks.md)
     "fashion-hm2bp-ce-784": ("fashion", {**CE, **FULL_SIZE, "init_psp": [[0.005, 0.025], [0.0, 0.03]]}),
     "fashion-hm2bp-ce-12": ("fashion", {**CE, "gamma": 0.7, "epochs": 12}),
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
