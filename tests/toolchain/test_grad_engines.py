@@ -392,7 +392,7 @@ def test_causal_signature_sees_two_spikes_swap():
     """Moving hidden neuron 3's threshold by 2.5e-6 (relative) swaps two of sample 1's hidden spikes, 1.6e-8 s
     apart, without changing any count or arrival interleaving: the signature must change (it did not when it
     held positions only), and stay put for a move that keeps the order."""
-    from toolchain.grad.finite_diff import causal_signature
+    from toolchain.grad.finite_diff import causal_signature, same_signature
     from toolchain.lif.forward import forward
 
     net, inputs, _ = random_case(3060, [4, 6, 3], "double", True, "leaky-integrator", False, per_neuron=True)
@@ -403,12 +403,9 @@ def test_causal_signature_sees_two_spikes_swap():
         f = forward(probe, inputs[1], 0.08)
         return causal_signature(probe, f), f.layers[0].neurons, f.spike_counts(probe)
 
-    def same(a, b):
-        return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
-
     sig0, order0, counts0 = signature_and_order(0.0)
     sig_small, _, _ = signature_and_order(-1e-7)
     sig_swap, order_swap, counts_swap = signature_and_order(-2.5e-6)
-    assert same(counts0, counts_swap) and not np.array_equal(order0, order_swap)  # a swap, nothing else
-    assert same(sig0, sig_small)
-    assert not same(sig0, sig_swap)
+    assert same_signature(counts0, counts_swap) and not np.array_equal(order0, order_swap)  # a swap, nothing else
+    assert same_signature(sig0, sig_small)
+    assert not same_signature(sig0, sig_swap)

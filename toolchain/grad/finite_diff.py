@@ -48,6 +48,11 @@ def causal_signature(net: Network, fwd: Forward) -> list[np.ndarray]:
     return sig
 
 
+def same_signature(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    """Do two :func:`causal_signature` results describe the same spike-causality graph?"""
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 #: How far the stencil's two estimates of the derivative from either side, and its central differences at ``eps``
 #: and ``2 eps``, may differ, relative to the derivative. For a smooth loss both differences are O(eps^2) terms
 #: (about ``eps^2 |L'''|``: ~1e-12 of the derivative for ``step = 1e-6`` on a well-scaled entry) and the
@@ -84,7 +89,7 @@ def gradients(net: Network, evaluate: Callable[[Network], tuple[float, list[np.n
     :func:`causal_signature` (any list of integer arrays that must not change). An entry is valid when no
     perturbation changed the signature and the loss is :func:`smooth` across the stencil.
     """
-    loss0, counts0 = evaluate(net)
+    loss0, sig0 = evaluate(net)
     flat_grad: list[float] = []
     flat_ok: list[bool] = []
     probe = net.copy()
@@ -98,10 +103,9 @@ def gradients(net: Network, evaluate: Callable[[Network], tuple[float, list[np.n
             same = True
             for delta in (eps, -eps, 2 * eps, -2 * eps):
                 target[idx] = original[idx] + delta
-                loss, counts = evaluate(probe)
+                loss, sig = evaluate(probe)
                 values.append(loss)
-                same = same and len(counts) == len(counts0) and all(
-                    np.array_equal(c, c0) for c, c0 in zip(counts, counts0, strict=True))
+                same = same and same_signature(sig, sig0)
             target[idx] = original[idx]
             d1 = (values[0] - values[1]) / (2.0 * eps)
             d2 = (values[2] - values[3]) / (4.0 * eps)
