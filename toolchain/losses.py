@@ -32,6 +32,8 @@ class LossValue:
     d_vint: np.ndarray | None = None
     #: dL/d(spike count) of each readout, for the rate-coded engine (toolchain.grad.hm2bp); None: no count loss
     d_counts: np.ndarray | None = None
+    #: dL/d(spike count) of each hidden layer's neurons (the count losses' ``hidden_penalty``); None: no penalty
+    d_hidden: list[np.ndarray] | None = None
 
 
 def _softmax_ce(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
@@ -53,9 +55,11 @@ def _check_label(label, n_out: int) -> int:
 
 
 class Loss(ABC):
-    """A per-sample loss. ``readout`` names the readout kind it needs."""
+    """A per-sample loss. ``readout`` names the readout kind it needs; ``hidden_penalty`` > 0 (the count losses'
+    option, :class:`HiddenCeiling`) adds a penalty on the hidden layers' spike counts."""
 
     readout: str = "spiking"
+    hidden_penalty: float = 0.0
 
     @abstractmethod
     def __call__(self, out, label: int, n_out: int, t_end: float) -> LossValue:
@@ -99,7 +103,34 @@ class FirstSpikeCE(Loss):
 
 
 @dataclass
-class SpikeCountCE(Loss):
+class HiddenCeiling:
+    """The count losses' options against a hidden layer that runs away (HM2-BP only; docs/training.md)::
+
+        L += hidden_penalty / 2 sum_{hidden j} max(0, o_j - hidden_ceiling)^2
+
+    over every neuron j of every hidden layer (``o_j``: its spike count in the trial; 0 disables it). Only HM2-BP
+    back-propagates it (the counts are piecewise constant, so an exact engine's gradient of it is zero)."""
+
+    hidden_penalty: float = 0.0
+    hidden_ceiling: float = 10.0
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_penalty", "hidden_ceiling"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                    and value >= 0):
+                raise InputError(f"{type(self).__name__}: {name} must be a number >= 0, got {value!r}")
+
+
+def check_hidden_penalty(loss: Loss, engine: str) -> None:
+    """Refuse a gradient of a loss with a hidden penalty from an engine that cannot back-propagate it."""
+    if loss.hidden_penalty > 0 and engine != "hm2bp":
+        raise InputError(f"hidden_penalty is back-propagated by engine hm2bp only (counts have no exact gradient); "
+                         f"train with engine hm2bp or set hidden_penalty to 0 (engine now: {engine})")
+
+
+@dataclass
+class SpikeCountCE(HiddenCeiling, Loss):
     """Cross-entropy on (optionally time-weighted) spike counts::
 
         logits_c = gain * sum_{k in F_c} exp(-t_k / tau_count)     (tau_count=None: weight 1)
@@ -128,7 +159,7 @@ class SpikeCountCE(Loss):
 
 
 @dataclass
-class CountMSE(Loss):
+class CountMSE(HiddenCeiling, Loss):
     """HM2-BP's rate-coded loss on output spike counts (gradients.md §4.3)::
 
         L = 1/2 sum_c err_c^2,   err_c = o_c - y_c if |o_c - y_c| > margin else 0
@@ -147,6 +178,7 @@ class CountMSE(Loss):
     readout = "spiking"
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("desired", "undesired", "margin"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):

@@ -92,6 +92,9 @@ def test_batched_equals_per_sample_on_leaky_readouts(case, rule, kind):
 
 COUNT = CountMSE(desired=4.0, undesired=0.0, margin=0.0)
 COUNT_CE = SpikeCountCE(gain=0.5)  # plain counts: dE/do = gain (softmax - onehot), what HM2-BP back-propagates
+#: the same with the hidden penalty past one spike per trial (the random cases' hidden neurons fire several)
+PENALISED = [CountMSE(desired=4.0, undesired=0.0, margin=0.0, hidden_penalty=0.3, hidden_ceiling=1.0),
+             SpikeCountCE(gain=0.5, hidden_penalty=0.3, hidden_ceiling=1.0)]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,8 +102,8 @@ COUNT_CE = SpikeCountCE(gain=0.5)  # plain counts: dE/do = gain (softmax - oneho
 def test_batched_hm2bp_equals_the_per_sample_hm2bp(case):
     """HM2-BP in the batched engine: the same layer_gradient as the per-sample path, after the same forward pass."""
     net, inputs, labels = random_case(readout="spiking", **{**case, "recurrent": False})
-    compare(net, inputs, labels, COUNT, "spike-count", engine="hm2bp")
-    compare(net, inputs, labels, COUNT_CE, "spike-count", engine="hm2bp")
+    for loss in [COUNT, COUNT_CE, *PENALISED]:
+        compare(net, inputs, labels, loss, "spike-count", engine="hm2bp")
 
 
 def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads():
@@ -120,6 +123,20 @@ def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads()
     assert not batched.supports(net, SpikeCountCE(tau_count=0.01), "hm2bp")  # time-weighted: no dE/do
     assert not batched.supports(random_case(3, [4, 6, 3], "general", True, "spiking", True)[0], COUNT, "hm2bp")
     assert not batched.supports(net, SPIKING["first-spike"], "hm2bp")
+    for loss, plain in zip(PENALISED, [COUNT, COUNT_CE], strict=True):
+        penalised, _ = compare(net, inputs, labels, loss, "spike-count", engine="hm2bp")
+        unpenalised = batched.run_batch(net, inputs, labels, plain, 0.08, "spike-count", engine="hm2bp")
+        excess = [np.maximum(c - 1.0, 0.0) for c in result.spike_counts[:-1]]  # the two hidden layers
+        assert all(e.sum() > 0 for e in excess) and np.mean(sum(e.sum(axis=1) for e in excess) > 0) > 0.5
+        direct = sum(0.15 * np.sum(e**2, axis=1) for e in excess)
+        assert np.allclose(penalised.losses - unpenalised.losses, direct, rtol=1e-12)
+        for layer in range(3):  # the penalty reaches every layer below the hidden ones, and not the readout's
+            same = np.array_equal(penalised.grads["weights"][layer], unpenalised.grads["weights"][layer])
+            assert same == (layer == 2), layer
+        with pytest.raises(InputError, match="hidden_penalty is back-propagated by engine hm2bp only"):
+            batched.run_batch(net, inputs, labels, loss, 0.08, "spike-count", engine="fp")
+        evaluated = batched.run_batch(net, inputs, labels, loss, 0.08, "spike-count", grad=False)  # no gradient
+        assert np.array_equal(evaluated.losses, penalised.losses)
 
 
 def test_the_compared_cases_spike_and_have_gradients():

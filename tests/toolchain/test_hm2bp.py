@@ -235,3 +235,40 @@ def test_coded_counts_for_more_classes_than_readouts():
         raster[0, t, n] += 1
     assert chip_decode.decide({"Spikes_out": raster}, "spike-count", code).tolist() == [7]
     assert chip_decode.decide({"Spikes_out": np.zeros_like(raster)}, "spike-count", code).tolist() == [-1]
+
+
+def test_hidden_penalty_descent_lowers_the_hidden_counts():
+    """The count losses' hidden penalty alone (gain 0: no readout error): one descent step on the hidden layer's
+    weights lowers the penalty measured by simulation, on samples whose hidden neurons fire past the ceiling. With
+    the penalty's dE/do added with the wrong sign in hm2bp.gradients this test fails (checked by hand)."""
+    from toolchain.grad.api import sample_loss
+    from toolchain.losses import SpikeCountCE
+
+    net = _network(0)
+    loss = SpikeCountCE(gain=0.0, hidden_penalty=1.0, hidden_ceiling=3.0)
+    samples = [_sample(s) for s in range(4)]
+
+    def penalty(probe: Network) -> float:
+        return sum(sample_loss(probe, forward(probe, x, T_END), 0, loss).value - np.log(10) for x in samples)
+
+    before = penalty(net)
+    assert before > 10  # many hidden neurons past the ceiling
+    _, grads, _ = loss_and_grad(net, samples, [0] * 4, loss, T_END, engine="hm2bp")
+    assert np.all(grads["weights"][1] == 0) and np.abs(grads["weights"][0]).max() > 0
+    size = 0.05 * np.abs(net.weights[0]).max() / np.abs(grads["weights"][0]).max()  # 5 % of the largest weight
+    step = dataclasses.replace(net, weights=[net.weights[0] - size * grads["weights"][0], net.weights[1]])
+    assert penalty(step) < 0.8 * before
+    with pytest.raises(InputError, match="engine hm2bp only"):
+        loss_and_grad(net, samples, [0] * 4, loss, T_END, engine="fp")
+
+
+def test_the_trainer_refuses_a_hidden_penalty_it_cannot_back_propagate():
+    from toolchain.train.errors import HyperparameterError
+    from toolchain.train.trainer import TrainConfig
+
+    ok = TrainConfig(task="digits", loss="spike-count", engine="hm2bp", loss_options={"hidden_penalty": 0.01})
+    ok.validate()
+    with pytest.raises(HyperparameterError, match="hidden_penalty is back-propagated by engine hm2bp only"):
+        dataclasses.replace(ok, engine="fp").validate()
+    with pytest.raises(HyperparameterError, match="hidden_ceiling must be a number >= 0"):
+        dataclasses.replace(ok, loss_options={"hidden_ceiling": -1}).validate()

@@ -191,7 +191,8 @@ def layer_gradient(arr_t, arr_src, post_t, post_n, a, b, w, theta, delta, t_end,
 
 
 def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
-    """dE/d(weights, thresholds) of one sample by HM2-BP; ``loss.d_counts[c] = dE/do_c`` of the readouts."""
+    """dE/d(weights, thresholds) of one sample by HM2-BP; ``loss.d_counts[c] = dE/do_c`` of the readouts, and
+    ``loss.d_hidden[l]`` (the hidden penalty's) added to the back-propagated ``dE/do`` of hidden layer ``l``."""
     if loss.d_counts is None:
         raise InputError("engine hm2bp needs a loss on output spike counts (count-mse, or spike-count without "
                          "tau_count); this loss has no dE/d(count)")
@@ -201,6 +202,8 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
     grads = zeros_like_params(net)
     delta = np.asarray(loss.d_counts, dtype=np.float64)
     for layer in range(net.n_layers - 1, -1, -1):
+        if layer < net.n_layers - 1 and loss.d_hidden is not None:  # the hidden penalty's own dE/do
+            delta = delta + loss.d_hidden[layer]
         arr_t, arr_src, _ = fwd.arrivals(net, layer)
         sp = fwd.layers[layer]
         n_pre = net.weights[layer].shape[0]

@@ -210,7 +210,10 @@ class TrainConfig:
                                     "exact spike-time gradient, so train it with --engine hm2bp"))
         else:
             try:
-                make_loss(self, None)
+                made = make_loss(self, None)
+                if made.hidden_penalty > 0 and self.engine != "hm2bp":
+                    v.append(Violation("loss_options", "hidden_penalty is back-propagated by engine hm2bp only",
+                                       hint="train with engine hm2bp, or drop hidden_penalty"))
             except (TypeError, SpikelineError) as exc:
                 v.append(Violation("loss_options", str(exc), hint="options of the loss class (see losses.py, "
                                    "coding.py)"))
