@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hw_models.errors import InputError
@@ -44,7 +44,10 @@ def coded(observable: str, n_out: int, normalize: bool) -> CodedVoltageCE:
 def compare(net, inputs, labels, loss: Loss, rule: str, code=None, t_end=0.08, engine="fp"):
     """Batched vs per-sample: per-sample loss, decision, spike counts bit for bit or to 1e-12; gradients to 1e-11 of
     the largest entry (the compiled twins order their floating-point operations differently: the worst draw seen,
-    seed 9650 of a 3-4-2 recurrent network, differed by 1.6e-12 of the largest entry, on that entry)."""
+    seed 9650 of a 3-4-2 recurrent network, differed by 1.6e-12 of the largest entry, on that entry), plus 1e-14:
+    a loss derivative such as softmax - onehot is a difference of O(1) numbers, so its round-off is absolute
+    (about 1e-16), which shows where the gradient nearly vanishes (seed 4096 below: 2.6e-16 on a largest entry of
+    3e-6)."""
     result = batched.run_batch(net, inputs, labels, loss, t_end, rule, code, engine=engine)
     ref_loss, ref_grads, stats = loss_and_grad(net, inputs, labels, loss, t_end, engine=engine)
     for k, (sample, label) in enumerate(zip(inputs, labels, strict=True)):
@@ -56,7 +59,7 @@ def compare(net, inputs, labels, loss: Loss, rule: str, code=None, t_end=0.08, e
     mean = {name: [None if g is None else g / len(inputs) for g in arrays] for name, arrays in result.grads.items()}
     got, want = flatten(net, mean), flatten(net, ref_grads)
     scale = np.abs(want).max()
-    assert np.abs(got - want).max() <= 1e-11 * max(scale, 1e-300), (np.abs(got - want).max(), scale)
+    assert np.abs(got - want).max() <= 1e-11 * scale + 1e-14, (np.abs(got - want).max(), scale)
     return result, want
 
 
@@ -79,6 +82,8 @@ def test_batched_equals_per_sample_on_spiking_readouts(case, rule):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases, rule=st.sampled_from(sorted(LEAKY)), kind=st.sampled_from(["plain", "coded", "normalized"]))
+@example(case={"seed": 4096, "sizes": [3, 4, 2], "ratio": "equal", "recurrent": True, "delay": False,
+               "per_neuron": False}, rule="max-voltage", kind="normalized")
 def test_batched_equals_per_sample_on_leaky_readouts(case, rule, kind):
     net, inputs, labels = random_case(readout="leaky-integrator", **case)
     if kind == "plain":
