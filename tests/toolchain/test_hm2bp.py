@@ -272,3 +272,30 @@ def test_the_trainer_refuses_a_hidden_penalty_it_cannot_back_propagate():
         dataclasses.replace(ok, engine="fp").validate()
     with pytest.raises(HyperparameterError, match="hidden_ceiling must be a number >= 0"):
         dataclasses.replace(ok, loss_options={"hidden_ceiling": -1}).validate()
+
+
+def test_a_silent_readout_asked_to_fire_less_gets_no_error():
+    """The count cross-entropy asks every wrong readout to fire less, a silent one too; its count cannot fall, so
+    HM2-BP back-propagates nothing from it (readout_error): its weight column and threshold get no gradient, while a
+    firing wrong readout and the silent label readout do. Without the rule the silent wrong readouts' weights were
+    pushed down without end (the runaway of docs/benchmarks.md)."""
+    from toolchain.losses import SpikeCountCE
+
+    net = _network(0)
+    weights = [w.copy() for w in net.weights]
+    silent = [2, 3, 6]
+    weights[1][:, silent] = -abs(weights[1][:, silent])
+    net = dataclasses.replace(net, weights=weights)
+    fwd = forward(net, _sample(0), T_END)
+    counts = fwd.layers[-1].counts(10)
+    label = 3
+    assert np.all(counts[silent] == 0) and np.all(np.delete(counts, silent) > 0)
+    value = SpikeCountCE(gain=0.5)(fwd.layers[-1], label, 10, T_END)
+    assert np.all(value.d_counts[[2, 6]] > 0)  # the loss asks the two silent wrong readouts to fire less
+    g = hm2bp.gradients(net, fwd, value)
+    assert np.all(g["weights"][1][:, [2, 6]] == 0) and np.all(g["threshold"][1][[2, 6]] == 0)
+    assert np.all(g["weights"][1][:, label] <= 0) and np.any(g["weights"][1][:, label] < 0)  # the label: up
+    firing = [c for c in range(10) if c not in silent]
+    assert np.all(np.abs(g["weights"][1][:, firing]).max(axis=0) > 0)
+    assert np.array_equal(hm2bp.readout_error(value.d_counts, counts),
+                          np.where((counts == 0) & (value.d_counts > 0), 0.0, value.d_counts))

@@ -33,6 +33,7 @@ from toolchain.dist.reduce import tree_sum
 from toolchain.grad import batch_kernels as bk
 from toolchain.grad.fp_reverse import _reverse_leaky, _reverse_spiking
 from toolchain.grad.hm2bp import layer_gradient as hm2bp_layer
+from toolchain.grad.hm2bp import readout_error as hm2bp_readout_error
 from toolchain.grad.params import Grads, zeros_like_params
 from toolchain.lif.forward import (
     MAX_SPIKES,
@@ -209,7 +210,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
         return
     g = grads[s]
     if engine == ENGINE_HM2BP:  # layered, feed-forward, spiking readout, count loss (run_batch checks)
-        delta = d_counts
+        delta = hm2bp_readout_error(d_counts, counts[s, lay[top, NEURON]:lay[top, NEURON] + n_out])
         for layer in range(n_spiking - 1, -1, -1):
             n_pre, n, col = lay[layer, N_PRE], lay[layer, N_POST], lay[layer, NEURON]
             if layer == 0:

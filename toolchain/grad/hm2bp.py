@@ -31,7 +31,9 @@ train of period P (``q = exp(-P / tau_mem)``, ``R = o q / (1 - q)``) gives
 Silent neurons (the authors' rules in this model's units): a silent post neuron's S-PSP is the PSP at an
 unknown firing time, its time average ``ybar_ji = sum_g H_i(T - g) / T``; a silent pre neuron's effect
 ratio is that of one pre spike at a uniform time, ``sum_f H_i(t_f - d) / T``; a silent neuron has
-``kappa = kappa_silent`` and one would-be spike in the threshold term.
+``kappa = kappa_silent`` and one would-be spike in the threshold term. A departure (:func:`readout_error`): a
+silent readout asked to fire less gets no error (its count is already at its floor); hidden neurons keep the
+authors' rules, which push a silent neuron down as well as up.
 """
 
 from __future__ import annotations
@@ -164,6 +166,19 @@ def micro_factor(counts, resets, b, t_end):
 
 
 @njit(cache=True)
+def readout_error(d_counts, counts):
+    """``dE/do`` of the readouts as HM2-BP back-propagates it: zero for a silent readout asked to fire less
+    (``dE/do_c > 0`` at ``o_c = 0``: a count cannot fall below zero, so no change of the parameters can follow that
+    error). Without this rule the count cross-entropy keeps pushing a silent wrong readout's weights down, without
+    end, and the hidden layer is driven up to inhibit it harder (docs/gradients.md, HM2-BP)."""
+    out = d_counts.astype(np.float64)
+    for c in range(out.shape[0]):
+        if counts[c] == 0 and out[c] > 0.0:
+            out[c] = 0.0
+    return out
+
+
+@njit(cache=True)
 def layer_gradient(arr_t, arr_src, post_t, post_n, a, b, w, theta, delta, t_end, delay, pre_counts):
     """One layer of the backward sweep: ``(dE/dW, dE/dtheta, delta_pre)`` from ``delta = dE/do`` of its neurons.
     ``pre_counts``: the presynaptic layer's spike counts (empty for the input layer: no ``delta_pre``)::
@@ -200,7 +215,7 @@ def gradients(net: Network, fwd: Forward, loss: LossValue) -> Grads:
         raise InputError("engine hm2bp supports layered feed-forward networks with a spiking readout only "
                          "(no recurrent weights, no leaky-integrator readout)")
     grads = zeros_like_params(net)
-    delta = np.asarray(loss.d_counts, dtype=np.float64)
+    delta = readout_error(np.asarray(loss.d_counts, dtype=np.float64), fwd.layers[-1].counts(net.layer_sizes[-1]))
     for layer in range(net.n_layers - 1, -1, -1):
         if layer < net.n_layers - 1 and loss.d_hidden is not None:  # the hidden penalty's own dE/do
             delta = delta + loss.d_hidden[layer]
