@@ -55,11 +55,12 @@ def _check_label(label, n_out: int) -> int:
 
 
 class Loss(ABC):
-    """A per-sample loss. ``readout`` names the readout kind it needs; ``hidden_penalty`` > 0 (the count losses'
-    option, :class:`HiddenCeiling`) adds a penalty on the hidden layers' spike counts."""
+    """A per-sample loss. ``readout`` names the readout kind it needs; ``hidden_penalty`` or ``readout_penalty``
+    > 0 (the count losses' options, :class:`CountCeilings`) add penalties on spike counts past a ceiling."""
 
     readout: str = "spiking"
     hidden_penalty: float = 0.0
+    readout_penalty: float = 0.0
 
     @abstractmethod
     def __call__(self, out, label: int, n_out: int, t_end: float) -> LossValue:
@@ -103,34 +104,39 @@ class FirstSpikeCE(Loss):
 
 
 @dataclass
-class HiddenCeiling:
-    """The count losses' options against a hidden layer that runs away (HM2-BP only; docs/training.md)::
+class CountCeilings:
+    """The count losses' penalties on spike counts past a ceiling (HM2-BP only; docs/training.md)::
 
         L += hidden_penalty / 2 sum_{hidden j} max(0, o_j - hidden_ceiling)^2
+           + readout_penalty / 2 sum_c max(0, o_c - readout_ceiling)^2
 
-    over every neuron j of every hidden layer (``o_j``: its spike count in the trial; 0 disables it). Only HM2-BP
-    back-propagates it (the counts are piecewise constant, so an exact engine's gradient of it is zero)."""
+    over every neuron j of every hidden layer and every readout c (``o``: spike counts in the trial; a weight of 0
+    disables its term). The hidden term holds a hidden layer that runs away; the readout term keeps readouts under
+    a chip's cap of one spike per step (``readout_ceiling`` below the trial's number of steps). Only HM2-BP
+    back-propagates them (the counts are piecewise constant, so an exact engine's gradient of them is zero)."""
 
     hidden_penalty: float = 0.0
     hidden_ceiling: float = 10.0
+    readout_penalty: float = 0.0
+    readout_ceiling: float = 16.0
 
     def __post_init__(self) -> None:
-        for name in ("hidden_penalty", "hidden_ceiling"):
+        for name in ("hidden_penalty", "hidden_ceiling", "readout_penalty", "readout_ceiling"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
                     and value >= 0):
                 raise InputError(f"{type(self).__name__}: {name} must be a number >= 0, got {value!r}")
 
 
-def check_hidden_penalty(loss: Loss, engine: str) -> None:
-    """Refuse a gradient of a loss with a hidden penalty from an engine that cannot back-propagate it."""
-    if loss.hidden_penalty > 0 and engine != "hm2bp":
-        raise InputError(f"hidden_penalty is back-propagated by engine hm2bp only (counts have no exact gradient); "
-                         f"train with engine hm2bp or set hidden_penalty to 0 (engine now: {engine})")
+def check_count_penalties(loss: Loss, engine: str) -> None:
+    """Refuse a gradient of a loss with count penalties from an engine that cannot back-propagate them."""
+    if (loss.hidden_penalty > 0 or loss.readout_penalty > 0) and engine != "hm2bp":
+        raise InputError(f"hidden_penalty and readout_penalty are back-propagated by engine hm2bp only (counts have "
+                         f"no exact gradient); train with engine hm2bp or set them to 0 (engine now: {engine})")
 
 
 @dataclass
-class SpikeCountCE(HiddenCeiling, Loss):
+class SpikeCountCE(CountCeilings, Loss):
     """Cross-entropy on (optionally time-weighted) spike counts::
 
         logits_c = gain * sum_{k in F_c} exp(-t_k / tau_count)     (tau_count=None: weight 1)
@@ -159,7 +165,7 @@ class SpikeCountCE(HiddenCeiling, Loss):
 
 
 @dataclass
-class CountMSE(HiddenCeiling, Loss):
+class CountMSE(CountCeilings, Loss):
     """HM2-BP's rate-coded loss on output spike counts (gradients.md §4.3)::
 
         L = 1/2 sum_c err_c^2,   err_c = o_c - y_c if |o_c - y_c| > margin else 0

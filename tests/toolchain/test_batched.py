@@ -7,6 +7,8 @@ spike and gradients that are not zero (non-vacuous).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -138,10 +140,19 @@ def test_batched_hm2bp_cases_spike_and_have_gradients_on_any_number_of_threads()
         for layer in range(3):  # the penalty reaches every layer below the hidden ones, and not the readout's
             same = np.array_equal(penalised.grads["weights"][layer], unpenalised.grads["weights"][layer])
             assert same == (layer == 2), layer
-        with pytest.raises(InputError, match="hidden_penalty is back-propagated by engine hm2bp only"):
+        with pytest.raises(InputError, match="back-propagated by engine hm2bp only"):
             batched.run_batch(net, inputs, labels, loss, 0.08, "spike-count", engine="fp")
         evaluated = batched.run_batch(net, inputs, labels, loss, 0.08, "spike-count", grad=False)  # no gradient
         assert np.array_equal(evaluated.losses, penalised.losses)
+    for plain in (COUNT, COUNT_CE):  # the readout penalty: only the readout's own term, every layer's gradient
+        loss = dataclasses.replace(plain, readout_penalty=0.3, readout_ceiling=1.0)
+        penalised, _ = compare(net, inputs, labels, loss, "spike-count", engine="hm2bp")
+        unpenalised = batched.run_batch(net, inputs, labels, plain, 0.08, "spike-count", engine="hm2bp")
+        excess = np.maximum(result.spike_counts[-1] - 1.0, 0.0)
+        assert np.mean(excess.sum(axis=1) > 0) > 0.5
+        assert np.allclose(penalised.losses - unpenalised.losses, 0.15 * np.sum(excess**2, axis=1), rtol=1e-12)
+        assert all(not np.array_equal(penalised.grads["weights"][k], unpenalised.grads["weights"][k])
+                   for k in range(3))
 
 
 def test_the_compared_cases_spike_and_have_gradients():

@@ -14,10 +14,10 @@ import numpy as np
 
 from hw_models.errors import InputError
 from toolchain.grad import eventprop, finite_diff, fp, fp_reverse, hm2bp
-from toolchain.grad.batch_kernels import hidden_penalty
+from toolchain.grad.batch_kernels import count_penalty
 from toolchain.grad.params import Grads, add_into, zeros_like_params
 from toolchain.lif.forward import Forward, as_sample, check_t_end, forward
-from toolchain.losses import Loss, LossValue, check_hidden_penalty
+from toolchain.losses import Loss, LossValue, check_count_penalties
 from toolchain.network import Network
 
 #: engine name -> per-sample gradient function (finite differences are handled separately)
@@ -52,15 +52,18 @@ def _check(net: Network, inputs, labels, loss: Loss, engine: str) -> None:
 
 
 def sample_loss(net: Network, fwd: Forward, label: int, loss: Loss) -> LossValue:
-    """The loss of one forward pass, with the count losses' hidden penalty (``loss.hidden_penalty > 0``) added
-    to its value and its dL/d(count) in ``d_hidden`` (:func:`~toolchain.grad.batch_kernels.hidden_penalty`)."""
+    """The loss of one forward pass, with the count losses' penalties (``hidden_penalty``, ``readout_penalty``;
+    :func:`~toolchain.grad.batch_kernels.count_penalty`) added to its value, the readouts' to ``d_counts`` and
+    the hidden layers' dL/d(count) in ``d_hidden``."""
     out = fwd.readout if net.readout == "leaky-integrator" else fwd.layers[-1]
     value = loss(out, label, net.layer_sizes[-1], fwd.t_end)
-    if loss.hidden_penalty == 0:
+    if loss.hidden_penalty == 0 and loss.readout_penalty == 0:
         return value
-    terms = [hidden_penalty(c.astype(np.float64), loss.hidden_penalty, loss.hidden_ceiling)
-             for c in fwd.spike_counts(net)[:-1]]
-    return dataclasses.replace(value, value=value.value + sum(p for p, _ in terms), d_hidden=[d for _, d in terms])
+    *hidden, top = [c.astype(np.float64) for c in fwd.spike_counts(net)]
+    terms = [count_penalty(c, loss.hidden_penalty, loss.hidden_ceiling) for c in hidden]
+    top_value, top_d = count_penalty(top, loss.readout_penalty, loss.readout_ceiling)
+    return dataclasses.replace(value, value=value.value + sum(p for p, _ in terms) + top_value,
+                               d_counts=value.d_counts + top_d, d_hidden=[d for _, d in terms])
 
 
 def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine: str = "fp",
@@ -76,7 +79,7 @@ def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine
     """
     _check(net, inputs, labels, loss, engine)
     if engine != "finite-diff":
-        check_hidden_penalty(loss, engine)
+        check_count_penalties(loss, engine)
     if taus and engine == "hm2bp":
         raise InputError("engine hm2bp has no time-constant gradients; use fp, fp-forward, eventprop or finite-diff")
     t_end = check_t_end(t_end)

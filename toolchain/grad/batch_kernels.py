@@ -14,7 +14,7 @@ kernel                     reference
 :func:`integrated_reverse` ``fp_reverse._reverse_leaky`` with ``d_vmax = 0``
 =========================  =====================================================================
 
-:func:`hidden_penalty` (the count losses' penalty on hidden spike counts) has no twin: both paths call it.
+:func:`count_penalty` (the count losses' penalties on spike counts) has no twin: both paths call it.
 
 The integrated readout needs no maximum search: ``vint_o = sum_m W[j_m, o] H_o(T - t_m)``, and outputs that
 share their time constants (the usual case) share ``H(T - t_m)`` and ``h(T - t_m)``, one evaluation per arrival
@@ -129,8 +129,8 @@ def spike_count_loss(times, neurons, label, n_out, tau_count, gain):
 
 
 @njit(cache=True)
-def hidden_penalty(counts, weight, ceiling):
-    """The count losses' penalty on one hidden layer's spike counts ``o`` (HM2-BP only, docs/training.md)::
+def count_penalty(counts, weight, ceiling):
+    """The count losses' penalty on one layer's spike counts ``o`` (HM2-BP only, docs/training.md)::
 
         P = weight / 2 sum_j max(0, o_j - ceiling)^2,      dP/do_j = weight max(0, o_j - ceiling)
 

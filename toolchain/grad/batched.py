@@ -52,7 +52,7 @@ from toolchain.losses import (
     Loss,
     MaxVoltageCE,
     SpikeCountCE,
-    check_hidden_penalty,
+    check_count_penalties,
 )
 from toolchain.network import Network
 from toolchain.train.coding import CodedVoltageCE
@@ -70,6 +70,11 @@ class BatchResult:
 
 
 # -- what the compiled code is told about the loss -----------------------------------------------------------
+def _penalties(loss: CountMSE | SpikeCountCE) -> tuple[float, float, float, float]:
+    """The count penalties' parameters, the last four of a count loss's (:func:`_count_penalty` reads them)."""
+    return loss.hidden_penalty, loss.hidden_ceiling, loss.readout_penalty, loss.readout_ceiling
+
+
 def loss_spec(loss: Loss, n_out: int) -> tuple[int, np.ndarray, np.ndarray] | None:
     """(kind, parameters, code) of a loss the compiled code implements, or ``None``."""
     if type(loss) is CodedVoltageCE:
@@ -83,11 +88,10 @@ def loss_spec(loss: Loss, n_out: int) -> tuple[int, np.ndarray, np.ndarray] | No
         return bk.LOSS_FIRST_SPIKE, np.array([loss.tau0, loss.tau1, loss.alpha]), np.eye(n_out)
     if type(loss) is SpikeCountCE:
         tau = math.inf if loss.tau_count is None else float(loss.tau_count)
-        return (bk.LOSS_SPIKE_COUNT, np.array([tau, loss.gain, loss.hidden_penalty, loss.hidden_ceiling]),
-                np.eye(n_out))
+        return bk.LOSS_SPIKE_COUNT, np.array([tau, loss.gain, *_penalties(loss)]), np.eye(n_out)
     if type(loss) is CountMSE and loss.code is None:
-        return (bk.LOSS_COUNT_MSE, np.array([loss.desired, loss.undesired, loss.margin, loss.hidden_penalty,
-                                             loss.hidden_ceiling]), np.eye(n_out))
+        par = np.array([loss.desired, loss.undesired, loss.margin, *_penalties(loss)])
+        return bk.LOSS_COUNT_MSE, par, np.eye(n_out)
     return None
 
 
@@ -128,12 +132,14 @@ def _mat(buf: np.ndarray, offset: np.int64, n: np.int64, m: np.int64) -> np.ndar
 
 
 @njit(cache=True, inline="always")
-def _hidden_penalty(counts: np.ndarray, s: np.int64, lay: np.ndarray, layer: np.int64, loss_par: np.ndarray
-                    ) -> tuple[float, np.ndarray]:
-    """:func:`~toolchain.grad.batch_kernels.hidden_penalty` of spiking layer ``layer`` of sample ``s`` (a count
-    loss's parameters end with the penalty's weight and ceiling)."""
-    col, n, k = lay[layer, NEURON], lay[layer, N_POST], loss_par.shape[0]
-    return bk.hidden_penalty(counts[s, col:col + n].astype(np.float64), loss_par[k - 2], loss_par[k - 1])
+def _count_penalty(counts: np.ndarray, s: np.int64, lay: np.ndarray, layer: np.int64, loss_par: np.ndarray
+                   ) -> tuple[float, np.ndarray]:
+    """:func:`~toolchain.grad.batch_kernels.count_penalty` of spiking layer ``layer`` of sample ``s``: a count
+    loss's parameters end with (hidden weight, hidden ceiling, readout weight, readout ceiling), see
+    :func:`_penalties`; the network's last layer is the readout."""
+    col, n = lay[layer, NEURON], lay[layer, N_POST]
+    k = loss_par.shape[0] - (2 if layer == lay.shape[0] - 1 else 4)
+    return bk.count_penalty(counts[s, col:col + n].astype(np.float64), loss_par[k], loss_par[k + 1])
 
 
 @njit(cache=True)
@@ -201,9 +207,12 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
             seed = np.zeros(out_t.shape[0])  # counts are piecewise constant: no exact spike-time gradient
         else:
             value, seed, d_counts = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1])
-        if loss_kind != bk.LOSS_FIRST_SPIKE:  # the count losses' hidden penalty: its last two parameters
-            for layer in range(n_spiking - 1):
-                value += _hidden_penalty(counts, s, lay, layer, loss_par)[0]
+        if loss_kind != bk.LOSS_FIRST_SPIKE:  # the count losses' penalties, hidden layers and readout
+            for layer in range(n_spiking):
+                penalty, d_penalty = _count_penalty(counts, s, lay, layer, loss_par)
+                value += penalty
+                if layer == top:
+                    d_counts = d_counts + d_penalty
         decisions[s] = bk.decide(rule, out_t, out_n, n_out, empty, empty, dec_code)
     losses[s] = value
     if not want_grad:
@@ -219,7 +228,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
                 arr_t, arr_src = sp_t[layer - 1] + delays[layer], sp_n[layer - 1]
                 pre_counts = counts[s, lay[layer - 1, NEURON]:lay[layer - 1, NEURON] + n_pre].astype(np.float64)
             if layer < n_spiking - 1:
-                delta = delta + _hidden_penalty(counts, s, lay, layer, loss_par)[1]
+                delta = delta + _count_penalty(counts, s, lay, layer, loss_par)[1]
             dw, dth, delta = hm2bp_layer(arr_t, arr_src, sp_t[layer], sp_n[layer],
                                          pbuf[lay[layer, P_ALPHA]:lay[layer, P_ALPHA] + n],
                                          pbuf[lay[layer, P_BETA]:lay[layer, P_BETA] + n],
@@ -329,7 +338,7 @@ def run_batch(net: Network, samples: list, labels, loss: Loss, t_end: float, rul
     """
     t_end = check_t_end(t_end)
     if grad:
-        check_hidden_penalty(loss, engine)
+        check_count_penalties(loss, engine)
     spec = loss_spec(loss, net.layer_sizes[-1])
     if not supports(net, loss, engine):
         raise InputError(f"the batched engine has no kernel for {type(loss).__name__} on a {net.readout} readout "

@@ -211,9 +211,9 @@ class TrainConfig:
         else:
             try:
                 made = make_loss(self, None)
-                if made.hidden_penalty > 0 and self.engine != "hm2bp":
-                    v.append(Violation("loss_options", "hidden_penalty is back-propagated by engine hm2bp only",
-                                       hint="train with engine hm2bp, or drop hidden_penalty"))
+                if (made.hidden_penalty > 0 or made.readout_penalty > 0) and self.engine != "hm2bp":
+                    v.append(Violation("loss_options", "hidden_penalty and readout_penalty are back-propagated by "
+                                       "engine hm2bp only", hint="train with engine hm2bp, or drop the penalties"))
             except (TypeError, SpikelineError) as exc:
                 v.append(Violation("loss_options", str(exc), hint="options of the loss class (see losses.py, "
                                    "coding.py)"))
