@@ -63,7 +63,8 @@ def sample_loss(net: Network, fwd: Forward, label: int, loss: Loss) -> LossValue
     terms = [count_penalty(c, loss.hidden_penalty, loss.hidden_ceiling) for c in hidden]
     top_value, top_d = count_penalty(top, loss.readout_penalty, loss.readout_ceiling)
     return dataclasses.replace(value, value=value.value + sum(p for p, _ in terms) + top_value,
-                               d_counts=value.d_counts + top_d, d_hidden=[d for _, d in terms])
+                               d_counts=None if value.d_counts is None else value.d_counts + top_d,
+                               d_hidden=[d for _, d in terms])
 
 
 def loss_and_grad(net: Network, inputs, labels, loss: Loss, t_end: float, engine: str = "fp",
