@@ -61,8 +61,9 @@ RUNS: dict[str, tuple[str, dict]] = {
     # against the runaway: the count losses' hidden penalty past 40 spikes per trial, and the hidden layer's rate
     # at 0.3x. Without the slower hidden layer the 784-input run's hidden layer fell silent instead (97 % of the
     # neurons, 62 % validation after one epoch); 0.01 past 10 spikes starved it (validation 77 -> 61 % over 12
-    # epochs). The 15-epoch run still ran away in epoch 8 (every hidden neuron near 36 spikes, under the ceiling);
-    # its saved network is epoch 6's (docs/benchmarks.md)
+    # epochs). The 15-epoch run still ran away in epoch 9 (every hidden neuron near 36 spikes, under the ceiling);
+    # its saved network is epoch 7's. These two, like fashion-hm2bp-ce, were trained before HM2-BP's readout rule
+    # (hm2bp.readout_error): a rerun from scratch gives other figures (docs/benchmarks.md)
     "fashion-hm2bp-ce-pen": ("fashion", {**CE, **PENALTY, "epochs": 15, "gamma": 0.8}),
     "fashion-hm2bp-ce-784-pen": ("fashion", {**CE, **FULL_SIZE, "init_psp": [[0.005, 0.025], [0.0, 0.03]],
                                               **PENALTY}),
