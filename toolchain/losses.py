@@ -62,6 +62,11 @@ class Loss(ABC):
     hidden_penalty: float = 0.0
     readout_penalty: float = 0.0
 
+    @property
+    def penalises_counts(self) -> bool:
+        """Whether a count penalty is on (``hidden_penalty`` or ``readout_penalty`` > 0)."""
+        return self.hidden_penalty > 0 or self.readout_penalty > 0
+
     @abstractmethod
     def __call__(self, out, label: int, n_out: int, t_end: float) -> LossValue:
         """``out`` is ``Forward.layers[-1]`` (spiking) or ``Forward.readout`` (leaky-integrator)."""
@@ -130,7 +135,7 @@ class CountCeilings:
 
 def check_count_penalties(loss: Loss, engine: str) -> None:
     """Refuse a gradient of a loss with count penalties from an engine that cannot back-propagate them."""
-    if (loss.hidden_penalty > 0 or loss.readout_penalty > 0) and engine != "hm2bp":
+    if loss.penalises_counts and engine != "hm2bp":
         raise InputError(f"hidden_penalty and readout_penalty are back-propagated by engine hm2bp only (counts have "
                          f"no exact gradient); train with engine hm2bp or set them to 0 (engine now: {engine})")
 

@@ -57,7 +57,7 @@ def sample_loss(net: Network, fwd: Forward, label: int, loss: Loss) -> LossValue
     the hidden layers' dL/d(count) in ``d_hidden``."""
     out = fwd.readout if net.readout == "leaky-integrator" else fwd.layers[-1]
     value = loss(out, label, net.layer_sizes[-1], fwd.t_end)
-    if loss.hidden_penalty == 0 and loss.readout_penalty == 0:
+    if not loss.penalises_counts:
         return value
     *hidden, top = [c.astype(np.float64) for c in fwd.spike_counts(net)]
     terms = [count_penalty(c, loss.hidden_penalty, loss.hidden_ceiling) for c in hidden]

@@ -150,6 +150,9 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
     backward sweep for ``engine == ENGINE_HM2BP``), written into slot ``s``."""
     n_layers = lay.shape[0]
     n_spiking = n_layers - 1 if leaky else n_layers
+    k_par = loss_par.shape[0]  # a count loss's parameters end with its penalties' (see _penalties)
+    penalised = ((loss_kind == bk.LOSS_COUNT_MSE or loss_kind == bk.LOSS_SPIKE_COUNT)
+                 and (loss_par[k_par - 4] > 0.0 or loss_par[k_par - 2] > 0.0))
     no_rec = np.zeros((1, 1))
     sp_t = List.empty_list(types.float64[::1])
     sp_n = List.empty_list(types.int64[::1])
@@ -207,7 +210,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
             seed = np.zeros(out_t.shape[0])  # counts are piecewise constant: no exact spike-time gradient
         else:
             value, seed, d_counts = bk.spike_count_loss(out_t, out_n, label, n_out, loss_par[0], loss_par[1])
-        if loss_kind != bk.LOSS_FIRST_SPIKE:  # the count losses' penalties, hidden layers and readout
+        if penalised:  # the count losses' penalties, hidden layers and readout
             for layer in range(n_spiking):
                 penalty, d_penalty = _count_penalty(counts, s, lay, layer, loss_par)
                 value += penalty
@@ -227,7 +230,7 @@ def _sample(s, in_t, in_c, lo, hi, pbuf, lay, delays, rec_delays, theta, factor,
             else:
                 arr_t, arr_src = sp_t[layer - 1] + delays[layer], sp_n[layer - 1]
                 pre_counts = counts[s, lay[layer - 1, NEURON]:lay[layer - 1, NEURON] + n_pre].astype(np.float64)
-            if layer < n_spiking - 1:
+            if penalised and layer < n_spiking - 1:
                 delta = delta + _count_penalty(counts, s, lay, layer, loss_par)[1]
             dw, dth, delta = hm2bp_layer(arr_t, arr_src, sp_t[layer], sp_n[layer],
                                          pbuf[lay[layer, P_ALPHA]:lay[layer, P_ALPHA] + n],

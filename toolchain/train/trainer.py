@@ -66,7 +66,7 @@ from toolchain.grad import batched
 from toolchain.grad.api import ENGINES, sample_loss
 from toolchain.lif.forward import Spikes, as_sample, forward
 from toolchain.lif.kernels import psp, stationary_time
-from toolchain.losses import LOSSES, Loss
+from toolchain.losses import LOSSES, Loss, check_count_penalties
 from toolchain.network import Network, load_network
 from toolchain.train.batching import minibatches
 from toolchain.train.checkpoint import (
@@ -210,10 +210,7 @@ class TrainConfig:
                                     "exact spike-time gradient, so train it with --engine hm2bp"))
         else:
             try:
-                made = make_loss(self, None)
-                if (made.hidden_penalty > 0 or made.readout_penalty > 0) and self.engine != "hm2bp":
-                    v.append(Violation("loss_options", "hidden_penalty and readout_penalty are back-propagated by "
-                                       "engine hm2bp only", hint="train with engine hm2bp, or drop the penalties"))
+                check_count_penalties(make_loss(self, None), self.engine)
             except (TypeError, SpikelineError) as exc:
                 v.append(Violation("loss_options", str(exc), hint="options of the loss class (see losses.py, "
                                    "coding.py)"))
