@@ -38,6 +38,8 @@ FULL_SIZE = {"chip": str(CHIP.with_name("fashion-784.json")), "task_options": {"
 CE = {"loss": "spike-count", "loss_options": {"gain": 0.5}, "lr": 5e-3, "gamma": 0.5, "average": 0.999, "epochs": 6}
 #: the count cross-entropy with the hidden penalty (docs/training.md) and the hidden layer learning at 0.3x the rate
 PENALTY = {"loss_options": {**CE["loss_options"], "hidden_penalty": 0.01, "hidden_ceiling": 40}, "lr_scale": [0.3, 1.0]}
+#: a 40 ms trial: 36 steps of the rate code (the task's default: 16 in 20 ms)
+LONG_TRIAL = {"task_options": {"n_steps": 36}, "t_end": 0.04}
 #: run name -> (task, overrides of the task's preset); the sizes of the runs fit a 2-core machine's session
 RUNS: dict[str, tuple[str, dict]] = {
     "mnist5k-hm2bp": ("mnist5k", {}),
@@ -81,6 +83,17 @@ RUNS: dict[str, tuple[str, dict]] = {
                                             "epochs": 8, "gamma": 0.6, "loss_options": {
                                                 **CE["loss_options"], "readout_penalty": 0.05,
                                                 "readout_ceiling": 16}}),
+    # the -12-rc recipe on a 40 ms trial: the rate code stretched from 16 to 36 steps (the same 0.5 events per pixel
+    # and step, so twice the events; 4 steps after it for the readouts), the readout ceiling at 32 of the chip's 40
+    # steps. More steps give the counts twice the range and HM2-BP's rates more spikes to average over
+    "fashion-hm2bp-ce-t40": ("fashion", {**CE, **LONG_TRIAL, "gamma": 0.7, "epochs": 12, "loss_options": {
+        **CE["loss_options"], "readout_penalty": 0.05, "readout_ceiling": 32}}),
+    "fashion-hm2bp-ce-784-t40": ("fashion", {**CE, **FULL_SIZE, "init_psp": [[0.005, 0.025], [0.0, 0.03]],
+                                             "task_options": {**FULL_SIZE["task_options"],
+                                                              **LONG_TRIAL["task_options"]},
+                                             "t_end": LONG_TRIAL["t_end"], "gamma": 0.7, "epochs": 12,
+                                             "loss_options": {**CE["loss_options"], "readout_penalty": 0.05,
+                                                              "readout_ceiling": 32}}),
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
     "fashion-fp-15": ("fashion", {**FP, "epochs": 15}),  # the same, longer: 37 s per epoch on a quiet machine
     "fashion-fp-784": ("fashion", {**FP, **FULL_SIZE, "epochs": 15}),
