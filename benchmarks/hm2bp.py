@@ -88,12 +88,6 @@ RUNS: dict[str, tuple[str, dict]] = {
     # steps. More steps give the counts twice the range and HM2-BP's rates more spikes to average over
     "fashion-hm2bp-ce-t40": ("fashion", {**CE, **LONG_TRIAL, "gamma": 0.7, "epochs": 12, "loss_options": {
         **CE["loss_options"], "readout_penalty": 0.05, "readout_ceiling": 32}}),
-    "fashion-hm2bp-ce-784-t40": ("fashion", {**CE, **FULL_SIZE, "init_psp": [[0.005, 0.025], [0.0, 0.03]],
-                                             "task_options": {**FULL_SIZE["task_options"],
-                                                              **LONG_TRIAL["task_options"]},
-                                             "t_end": LONG_TRIAL["t_end"], "gamma": 0.7, "epochs": 12,
-                                             "loss_options": {**CE["loss_options"], "readout_penalty": 0.05,
-                                                              "readout_ceiling": 32}}),
     "fashion-fp": ("fashion", {**FP, "epochs": 3}),
     "fashion-fp-15": ("fashion", {**FP, "epochs": 15}),  # the same, longer: 37 s per epoch on a quiet machine
     "fashion-fp-784": ("fashion", {**FP, **FULL_SIZE, "epochs": 15}),
