@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 
 from hw_models.errors import InputError
 from toolchain.cli import main as cli_main
-from toolchain.data import Split, Task
+from toolchain.data import Split, Task, task_names
 from toolchain.data.encoders import latency_encode
 from toolchain.data.inputs import clock_ticks, task_inputs, with_clock
 from toolchain.decode import NO_DECISION, decide, first_spike, integrated_voltage, max_voltage, spike_count
@@ -293,6 +294,14 @@ def test_unknown_task_and_bad_hyperparameters_are_listed_together():
         preset_config("mnist")
     with pytest.raises(HyperparameterError, match="unknown setting"):
         preset_config("yinyang", learning_rate=0.1)
+
+
+@pytest.mark.parametrize("task", task_names())
+def test_every_preset_is_a_valid_configuration(task):
+    """What `spikeline train --task T` starts from validates (the image tasks on their custom chip, docs/chips.md)."""
+    chip = Path(__file__).resolve().parents[2] / "examples" / "chips" / "mnist-196.json"
+    overrides = {"chip": str(chip)} if task in ("mnist5k", "fashion") else {}
+    preset_config(task, **overrides).validate()
 
 
 def test_too_many_readouts_for_a_spiking_loss_is_refused(tmp_path):
