@@ -95,8 +95,9 @@ RUNS: dict[str, tuple[str, dict]] = {
     # the -12-rc recipe on a 40 ms trial: the rate code stretched from 16 to 36 steps (the same 0.5 events per pixel
     # and step, so twice the events; 4 steps after it for the readouts), the readout ceiling at 32 of the chip's 40
     # steps. More steps give the counts twice the range and HM2-BP's rates more spikes to average over
-    # (the `fashion` preset since 2026-12-08)
-    "fashion-hm2bp-ce-t40": ("fashion", {}),
+    "fashion-hm2bp-ce-t40": ("fashion", {"lr": 5e-3, "gamma": 0.7}),
+    # the same at half the rate, decayed more slowly: the `fashion` preset since 2026-12-08
+    "fashion-hm2bp-t40": ("fashion", {}),
     "fashion-fp": ("fashion", {**FASHION_20MS, **FP, "epochs": 3}),
     # the same, longer: 37 s per epoch on a quiet machine
     "fashion-fp-15": ("fashion", {**FASHION_20MS, **FP, "epochs": 15}),
@@ -153,7 +154,7 @@ def run_one(name: str, root: Path) -> dict:
 
 
 #: issue 16's targets: bit-accurate test accuracy, and |bit-accurate - chip grid| <= 0.5 pp
-TARGETS = {"fashion-hm2bp": 0.88, "fashion-hm2bp-ce-t40": 0.88, "mnist5k-hm2bp": 0.95}
+TARGETS = {"fashion-hm2bp": 0.88, "fashion-hm2bp-t40": 0.88, "mnist5k-hm2bp": 0.95}
 MAX_GAP_PP = 0.5
 
 
