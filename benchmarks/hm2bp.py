@@ -98,6 +98,8 @@ RUNS: dict[str, tuple[str, dict]] = {
     "fashion-hm2bp-ce-t40": ("fashion", {"lr": 5e-3, "gamma": 0.7}),
     # the same at half the rate, decayed more slowly: the `fashion` preset since 2026-12-08
     "fashion-hm2bp-t40": ("fashion", {}),
+    # the preset with twice the hidden layer (its readout weights' spread scaled by 1 / sqrt(2))
+    "fashion-hm2bp-t40-600": ("fashion", {"hidden": [600], "init_psp": [[0.02, 0.05], [0.0, 0.021]]}),
     "fashion-fp": ("fashion", {**FASHION_20MS, **FP, "epochs": 3}),
     # the same, longer: 37 s per epoch on a quiet machine
     "fashion-fp-15": ("fashion", {**FASHION_20MS, **FP, "epochs": 15}),
